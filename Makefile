@@ -1,0 +1,38 @@
+# rnnbench: `make bench` runs the suite on the default profile and publishes html/; `make test` tests.
+# Both create the project's environment (.venv) first. Variables: PROFILE (small|seed), MACHINE.
+
+PYTHON311 ?= $(firstword $(wildcard /root/.pyenv/versions/3.11.*/bin/python3.11) $(shell command -v python3.11))
+VENV := .venv
+PY := $(VENV)/bin/python
+ASV := $(VENV)/bin/asv
+PROFILE ?= small
+MACHINE ?= $(shell $(PYTHON311) tools/machine_name.py)
+ASV_RUN_ARGS ?=
+
+# asv looks for `python3.11` on PATH to build its environments (pyenv's shims fail there).
+export PATH := $(dir $(PYTHON311)):$(PATH)
+# Framework caches stay out of the repository.
+export TORCHINDUCTOR_CACHE_DIR ?= $(HOME)/.cache/rnnbench/torchinductor
+
+.PHONY: bench run publish test clean
+bench: run publish
+
+$(VENV)/.installed: requirements-dev.txt
+	@test -n "$(PYTHON311)" || { echo "make: no python3.11 found; set PYTHON311=/path/to/python3.11" >&2; exit 1; }
+	$(PYTHON311) -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+run: $(VENV)/.installed
+	$(ASV) machine --yes --machine $(MACHINE)
+	envs=$$($(PY) tools/asv_envs.py --profile $(PROFILE)) && \
+	$(ASV) run --machine $(MACHINE) --show-stderr $$(printf -- '-E %s ' $$envs) $(ASV_RUN_ARGS)
+
+publish: $(VENV)/.installed
+	$(ASV) publish
+
+test: $(VENV)/.installed
+	$(PY) -m pytest tests
+
+clean:
+	rm -rf .asv $(VENV)

@@ -1,0 +1,1 @@
+"""rnnbench: an asv suite timing one LSTM training step per framework, implementation and scenario."""

@@ -1,0 +1,163 @@
+"""Shared set-up of the suite: the profile and thread switches, the implementation interface, the
+per-process workload cache and the checked training step.
+
+A framework module (``benchmarks.frameworks.<name>``) provides:
+  ``require()``          raise NotImplementedError(reason) if the framework cannot run here;
+  ``configure(threads)`` pin the framework's thread pool, return the thread count it now uses;
+  ``IMPLEMENTATIONS``    an ordered mapping: implementation name -> factory(spec, batch, weights) -> Workload.
+"""
+import abc
+import importlib
+import math
+import os
+
+from . import scenarios
+
+PROFILE_VAR = "RNNBENCH_PROFILE"
+THREADS_VAR = "RNNBENCH_THREADS"
+DEFAULT_PROFILE = "small"
+WARMUP_STEPS = 2
+
+FRAMEWORKS = {
+    "pytorch": "benchmarks.frameworks.pytorch",
+}
+
+
+class NonFiniteLossError(RuntimeError):
+    """A step produced a NaN or infinite loss: its time must not be reported."""
+
+
+class Workload(object):
+    """What every implementation factory returns, so that one harness times them all.
+
+    step():           one training step on the scenario's batch: host batch to the device, zero grads,
+                      forward, loss, backward, Adam update, device synchronised; returns the loss (float).
+    loss_and_grads(): forward, loss and backward without an update; returns (loss, {canonical name:
+                      gradient as a numpy array}) for the parity check against the numpy reference.
+    device:           where it runs, e.g. "cpu" or "cuda:0 (NVIDIA H100 80GB HBM3)".
+    """
+
+    def __init__(self, step, loss_and_grads, device):
+        self.step = step
+        self.loss_and_grads = loss_and_grads
+        self.device = device
+
+
+def current_profile():
+    """The size profile chosen by RNNBENCH_PROFILE (default: small).
+
+    Under asv, the profile must also be part of the environment's name (asv.conf.json puts it in the
+    matrix's env_nobuild), so that reduced sizes are never filed under the full sizes' identity.
+    """
+    profile = os.environ.get(PROFILE_VAR, DEFAULT_PROFILE)
+    if profile not in scenarios.PROFILES:
+        raise ValueError("{}={!r} is not a profile; choose from {}".format(
+            PROFILE_VAR, profile, ", ".join(scenarios.PROFILES)))
+    env_name = os.environ.get("ASV_ENV_NAME")
+    if env_name is not None and PROFILE_VAR + profile not in env_name:
+        raise RuntimeError("asv environment {!r} does not carry {}={}; run it through the asv.conf.json "
+                           "matrix so the results name their profile".format(env_name, PROFILE_VAR, profile))
+    return profile
+
+
+def configured_threads():
+    """RNNBENCH_THREADS, or every CPU this process may run on."""
+    value = os.environ.get(THREADS_VAR)
+    if value is None:
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError("{}={!r} must be a positive integer".format(THREADS_VAR, value))
+    return int(value)
+
+
+def framework_module(framework):
+    """Import a framework module and check that the framework is installed (NotImplementedError: skip)."""
+    if framework not in FRAMEWORKS:
+        raise ValueError("unknown framework {!r}; choose from {}".format(framework, ", ".join(sorted(FRAMEWORKS))))
+    module = importlib.import_module(FRAMEWORKS[framework])
+    module.require()
+    return module
+
+
+def build(framework, implementation, spec, batch=None, weights=None):
+    """Build one implementation's workload for ``spec`` on the scenario's batch and initial weights."""
+    module = framework_module(framework)
+    if implementation not in module.IMPLEMENTATIONS:
+        raise ValueError("unknown {} implementation {!r}; choose from {}".format(
+            framework, implementation, ", ".join(module.IMPLEMENTATIONS)))
+    batch = scenarios.make_batch(spec) if batch is None else batch
+    scenarios.check_batch(spec, batch)
+    weights = scenarios.init_weights(spec) if weights is None else weights
+    module.configure(configured_threads())
+    return module.IMPLEMENTATIONS[implementation](spec, batch, weights)
+
+
+def checked_step(workload):
+    """Run one training step; fail loudly on a non-finite loss."""
+    loss = workload.step()
+    if not math.isfinite(loss):
+        raise NonFiniteLossError("training step gave a non-finite loss ({!r}); no time is reported".format(loss))
+    return loss
+
+
+_workload_cache = {}
+
+
+def prepared_workload(framework, implementation, scenario, profile=None):
+    """The built and warmed-up workload, memoised per process.
+
+    asv_runner reruns ``setup`` before every sample; building a model and warming it up each time would
+    cost more than the samples, so one workload (the latest) is kept per benchmark process.
+    """
+    profile = current_profile() if profile is None else profile
+    key = (framework, implementation, scenario, profile)
+    if key not in _workload_cache:
+        _workload_cache.clear()  # one benchmark per process: free the last model before building the next
+        workload = build(framework, implementation, scenarios.spec(scenario, profile))
+        for _ in range(WARMUP_STEPS):
+            checked_step(workload)
+        _workload_cache[key] = workload
+    return _workload_cache[key]
+
+
+class TrainingStep(abc.ABC):
+    """Base of each framework's asv class: one training step per (scenario, implementation).
+
+    Subclasses name their framework and list its implementations in ``params`` (static lists: asv
+    discovers them once, in the first environment). Abstract, so asv does not collect it itself.
+    """
+
+    param_names = ["scenario", "implementation"]
+    number = 1            # one step per sample: setup is memoised, warm-up is done in setup
+    repeat = (2, 10, 20.0)  # 2..10 samples per process, stop after 20 s (seed sizes on a CPU take ~1 min a step)
+    rounds = 2
+    warmup_time = 0.0
+    timeout = 1800.0      # per process: build, warm-up and samples of a seed-size cell loop on 2 CPU cores
+
+    @property
+    @abc.abstractmethod
+    def framework(self):
+        """Key of FRAMEWORKS."""
+
+    def setup(self, scenario, implementation):
+        self.workload = prepared_workload(self.framework, implementation, scenario)
+
+    def time_step(self, scenario, implementation):
+        checked_step(self.workload)
+
+
+class Runtime(abc.ABC):
+    """Base of each framework's record of how it ran: the thread count it was pinned to."""
+
+    @property
+    @abc.abstractmethod
+    def framework(self):
+        """Key of FRAMEWORKS."""
+
+    def setup(self):
+        self.threads = framework_module(self.framework).configure(configured_threads())
+
+    def track_threads(self):
+        return self.threads
+
+    track_threads.unit = "threads"

@@ -1,0 +1,225 @@
+"""PyTorch implementations, each a short factory (spec, batch, weights) -> common.Workload.
+
+Written for torch 1.0 to today: no nn.Module subclasses (a module-level subclass would need torch at
+import time), ``pack_padded_sequence`` with lengths sorted longest first (``enforce_sorted`` came in 1.1),
+lengths kept on the CPU (required since 1.7).
+
+Implementations (the study's name in brackets):
+  LSTMCell-basic  hand-written cell in a Python loop over time [LSTMCell-basic]
+  LSTMCell-fused  nn.LSTMCell in a Python loop over time [LSTMCell-fused]
+  nn.LSTM         nn.LSTM on PyTorch's own kernels: aten on a CPU, cuDNN switched off on a GPU
+  cuDNNLSTM       nn.LSTM on cuDNN [cuDNNLSTM]; GPU only
+The cell loops stack layers and directions themselves (PyTorch has no stacking helper for cells);
+nn.LSTM uses its own stacked bidirectional helper and, for CTC, packed variable-length input.
+"""
+import collections
+import contextlib
+
+import numpy as np
+
+from .. import common, scenarios
+
+try:
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+except ImportError:  # asv imports every module at discovery; require() turns this into a skip
+    torch = None
+
+LEARNING_RATE = 1e-3
+GATES = ("w_ih", "w_hh", "b_ih", "b_hh")
+
+
+def require():
+    if torch is None:
+        raise NotImplementedError("torch is not installed in this environment")
+
+
+def configure(threads):
+    torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
+def _device():
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _describe(device):
+    if device.type == "cuda":
+        return "cuda ({})".format(torch.cuda.get_device_name(device))
+    return "cpu ({} threads)".format(torch.get_num_threads())
+
+
+def _leaf(array, device):
+    return nn.Parameter(torch.from_numpy(np.ascontiguousarray(array)).to(device))
+
+
+def _workload(spec, batch, weights, params, recurrent, device, context=contextlib.contextmanager(lambda: (yield))):
+    """Complete a recurrent core into the common workload: dense head, loss, Adam, the timed step.
+
+    params:    canonical name -> parameter of the recurrent core (the head is added here);
+    recurrent: (x, lengths) -> top-layer outputs, x time-major (time, batch, features), outputs
+               (time, batch, hidden * directions);
+    context:   entered around forward and backward (nn.LSTM uses it to switch cuDNN off).
+    """
+    params = collections.OrderedDict(params)
+    params["head.w"] = head = _leaf(weights["head.w"], device)
+    # Host-side layout, prepared once as the study did: time-major inputs, int64 targets, CPU lengths.
+    host_inputs = torch.from_numpy(np.ascontiguousarray(batch.inputs.transpose(1, 0, 2)))
+    host_targets = torch.from_numpy(batch.targets)
+    lengths = torch.from_numpy(batch.input_lengths)
+    target_lengths = None if batch.target_lengths is None else torch.from_numpy(batch.target_lengths)
+    optimizer = torch.optim.Adam(list(params.values()), lr=LEARNING_RATE)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def forward_backward():
+        x = host_inputs.to(device)
+        targets = host_targets.to(device)
+        optimizer.zero_grad()
+        with context():
+            outputs = recurrent(x, lengths)
+            if spec.loss == "ce":
+                loss = F.cross_entropy(F.linear(outputs[-1], head), targets)
+            else:
+                log_probs = F.log_softmax(F.linear(outputs, head), dim=2)
+                total = F.ctc_loss(log_probs, targets, lengths, target_lengths,
+                                   blank=scenarios.BLANK, reduction="sum")
+                loss = total / spec.batch  # mean per-sample negative log-likelihood, in every framework
+            loss.backward()
+        return loss
+
+    def step():
+        loss = forward_backward()
+        optimizer.step()
+        sync()
+        return loss.item()
+
+    def loss_and_grads():
+        loss = forward_backward()
+        return loss.item(), {name: p.grad.detach().cpu().numpy() for name, p in params.items()}
+
+    return common.Workload(step, loss_and_grads, _describe(device))
+
+
+def _reversal_index(lengths, time, batch, device):
+    """Flat (time * batch) row index that reverses each sample within its own length and leaves the
+    padding after it in place; it is its own inverse. What nn.LSTM's packed backward direction sees."""
+    t = np.arange(time)[:, None]
+    lengths = np.asarray(lengths)[None, :]
+    source_time = np.where(t < lengths, lengths - 1 - t, t)
+    return torch.from_numpy((source_time * batch + np.arange(batch)[None, :]).reshape(-1)).to(device)
+
+
+def _stacked_cell_loop(spec, cells, lengths, device):
+    """recurrent(x, lengths) for cell loops: layers and directions stacked by the suite, as a user would.
+
+    cells: prefix -> cell(x_t, (h, c)) -> (h, c). Outputs past a sample's length are not meaningful, as in
+    any padded batch; the loss reads none of them.
+    """
+    reverse = _reversal_index(lengths, spec.time, spec.batch, device) if spec.bidirectional else None
+
+    def run(cell, x):
+        h = c = x.new_zeros(x.size(1), spec.hidden)
+        outputs = []
+        for x_t in x:
+            h, c = cell(x_t, (h, c))
+            outputs.append(h)
+        return torch.stack(outputs)
+
+    def flip(x):
+        return x.reshape(-1, x.size(2)).index_select(0, reverse).reshape(x.size(0), x.size(1), -1)
+
+    def recurrent(x, _):
+        for layer in range(spec.layers):
+            outputs = [run(cells["lstm.l{}.fwd".format(layer)], x)]
+            if spec.bidirectional:
+                outputs.append(flip(run(cells["lstm.l{}.bwd".format(layer)], flip(x))))
+            x = torch.cat(outputs, dim=2) if len(outputs) > 1 else outputs[0]
+        return x
+
+    return recurrent
+
+
+def lstm_cell_basic(spec, batch, weights):
+    """The study's LSTMCell-basic: the cell written out in tensor operations."""
+    device = _device()
+    params = collections.OrderedDict(
+        (name, _leaf(w, device)) for name, w in weights.items() if name.startswith("lstm.")
+    )
+
+    def basic_cell(prefix):
+        w_ih, w_hh, b_ih, b_hh = (params[prefix + "." + g] for g in GATES)
+
+        def cell(x, state):
+            h, c = state
+            gates = F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh)
+            i, f, g, o = gates.chunk(4, 1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            return torch.sigmoid(o) * torch.tanh(c), c
+
+        return cell
+
+    cells = {prefix: basic_cell(prefix) for prefix, _, _, _ in scenarios.lstm_prefixes(spec)}
+    recurrent = _stacked_cell_loop(spec, cells, batch.input_lengths, device)
+    return _workload(spec, batch, weights, params, recurrent, device)
+
+
+def lstm_cell_fused(spec, batch, weights):
+    """The study's LSTMCell-fused: nn.LSTMCell, one fused kernel per time step."""
+    device = _device()
+    params, cells = collections.OrderedDict(), {}
+    for prefix, _, _, in_size in scenarios.lstm_prefixes(spec):
+        cell = nn.LSTMCell(in_size, spec.hidden).to(device)
+        for gate, tensor in zip(GATES, (cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)):
+            with torch.no_grad():
+                tensor.copy_(torch.from_numpy(weights[prefix + "." + gate]))
+            params[prefix + "." + gate] = tensor
+        cells[prefix] = cell
+    recurrent = _stacked_cell_loop(spec, cells, batch.input_lengths, device)
+    return _workload(spec, batch, weights, params, recurrent, device)
+
+
+def _nn_lstm(spec, batch, weights, cudnn):
+    device = _device()
+    lstm = nn.LSTM(spec.features, spec.hidden, num_layers=spec.layers, bidirectional=spec.bidirectional).to(device)
+    params = collections.OrderedDict()
+    for prefix, layer, direction, _ in scenarios.lstm_prefixes(spec):
+        suffix = "_l{}{}".format(layer, "_reverse" if direction == "bwd" else "")
+        for gate, attr in zip(GATES, ("weight_ih", "weight_hh", "bias_ih", "bias_hh")):
+            tensor = getattr(lstm, attr + suffix)
+            with torch.no_grad():
+                tensor.copy_(torch.from_numpy(weights[prefix + "." + gate]))
+            params[prefix + "." + gate] = tensor
+    if spec.loss == "ctc":
+        def recurrent(x, lengths):
+            packed, _ = lstm(pack_padded_sequence(x, lengths))
+            return pad_packed_sequence(packed)[0]
+    else:
+        def recurrent(x, _):
+            return lstm(x)[0]
+
+    def context():
+        return torch.backends.cudnn.flags(enabled=cudnn)
+
+    return _workload(spec, batch, weights, params, recurrent, device, context)
+
+
+def nn_lstm(spec, batch, weights):
+    """nn.LSTM on PyTorch's own kernels (cuDNN switched off where it exists)."""
+    return _nn_lstm(spec, batch, weights, cudnn=False)
+
+
+def cudnn_lstm(spec, batch, weights):
+    """The study's cuDNNLSTM: nn.LSTM on cuDNN."""
+    if not (torch.cuda.is_available() and torch.backends.cudnn.is_available()):
+        raise NotImplementedError("cuDNNLSTM needs a CUDA device with cuDNN; this machine has none")
+    return _nn_lstm(spec, batch, weights, cudnn=True)
+
+
+IMPLEMENTATIONS = collections.OrderedDict([
+    ("LSTMCell-basic", lstm_cell_basic),
+    ("LSTMCell-fused", lstm_cell_fused),
+    ("nn.LSTM", nn_lstm),
+    ("cuDNNLSTM", cudnn_lstm),
+])

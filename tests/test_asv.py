@@ -1,0 +1,52 @@
+"""The suite as asv sees it: `asv check`, and a quick dry run of every benchmark on the small profile
+in the real matrix environment (built by asv from asv.conf.json on first use, then reused)."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import asv_envs  # noqa: E402
+
+ASV = [sys.executable, "-m", "asv"]
+
+
+def _asv(*args, timeout=1500):
+    env = dict(os.environ)
+    # asv builds its environments with the python3.11 that runs the tests.
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.path.dirname(os.path.realpath(sys.executable)) \
+        + os.pathsep + env["PATH"]
+    out = subprocess.run(ASV + list(args), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         universal_newlines=True, timeout=timeout)
+    return out.returncode, out.stdout
+
+
+def test_asv_check_discovers_the_suite():
+    code, out = _asv("check", "--python=same")
+    assert code == 0, out
+    assert "Traceback" not in out
+
+
+def test_profiles_name_their_environments():
+    assert asv_envs.env_names("small") == ["virtualenv-py3.11-numpy2.4.6-torch2.13.0-RNNBENCH_PROFILEsmall"]
+    assert asv_envs.env_names("seed") == ["virtualenv-py3.11-numpy2.4.6-torch2.13.0-RNNBENCH_PROFILEseed"]
+    assert asv_envs.env_names("tiny") == []
+
+
+@pytest.mark.skipif(subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL).returncode != 0, reason="asv run needs a commit")
+def test_quick_dry_run_of_every_benchmark_on_the_small_profile(tmp_path):
+    (env_name,) = asv_envs.env_names("small")
+    machine = ["--machine", "rnnbench-test"]
+    code, out = _asv("machine", "--yes", *machine)
+    assert code == 0, out
+    code, out = _asv("run", "--quick", "--dry-run", "--show-stderr", "-E", env_name, *machine)
+    assert code == 0, out  # asv run exits 2 if any benchmark failed
+    for implementation in ("LSTMCell-basic", "LSTMCell-fused", "nn.LSTM"):
+        assert implementation in out
+    assert "failed" not in out.lower(), out
+    # cuDNN has no CPU kernel: asv shows it as skipped (n/a), never as a time.
+    assert "n/a" in out
