@@ -6,7 +6,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 ASV := $(VENV)/bin/asv
 PROFILE ?= small
-MACHINE ?= $(shell $(PYTHON311) tools/machine_name.py)
+# The profile is in every environment's name; it goes into the machine's name too, because asv's
+# dashboard hides a selector with a single value but always shows the machine.
+MACHINE ?= $(shell $(PYTHON311) tools/machine_name.py)-$(PROFILE)
 ASV_RUN_ARGS ?=
 
 # asv looks for `python3.11` on PATH to build its environments (pyenv's shims fail there).
@@ -14,7 +16,7 @@ export PATH := $(dir $(PYTHON311)):$(PATH)
 # Framework caches stay out of the repository.
 export TORCHINDUCTOR_CACHE_DIR ?= $(HOME)/.cache/rnnbench/torchinductor
 
-.PHONY: bench run publish test clean
+.PHONY: bench run publish preview test clean
 bench: run publish
 
 $(VENV)/.installed: requirements-dev.txt
@@ -30,6 +32,11 @@ run: $(VENV)/.installed
 
 publish: $(VENV)/.installed
 	$(ASV) publish
+	$(PY) tools/offline_dashboard.py
+
+# Browsers refuse to let a file:// page read its own JSON: serve html/ on localhost instead.
+preview: $(VENV)/.installed
+	$(ASV) preview
 
 test: $(VENV)/.installed
 	$(PY) -m pytest tests

@@ -128,11 +128,13 @@ class TrainingStep(abc.ABC):
     """
 
     param_names = ["scenario", "implementation"]
-    number = 1            # one step per sample: setup is memoised, warm-up is done in setup
-    repeat = (2, 10, 20.0)  # 2..10 samples per process, stop after 20 s (seed sizes on a CPU take ~1 min a step)
+    number = 1              # one step per sample: setup is memoised, warm-up is done in setup
+    # 3..20 samples per process, stopping after 30 s: cheap cells get 20 samples against this machine's
+    # noise, seed sizes on a CPU (about a minute a step) still finish within the timeout.
+    repeat = (3, 20, 30.0)
     rounds = 2
     warmup_time = 0.0
-    timeout = 1800.0      # per process: build, warm-up and samples of a seed-size cell loop on 2 CPU cores
+    timeout = 1800.0        # per process: build, warm-up and samples of a seed-size cell loop on 2 CPU cores
 
     @property
     @abc.abstractmethod

@@ -1,5 +1,6 @@
 """The suite as asv sees it: `asv check`, and a quick dry run of every benchmark on the small profile
 in the real matrix environment (built by asv from asv.conf.json on first use, then reused)."""
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from conftest import ROOT
 
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import asv_envs  # noqa: E402
+from asv.util import load_json  # noqa: E402
 
 ASV = [sys.executable, "-m", "asv"]
 
@@ -40,10 +42,17 @@ def test_profiles_name_their_environments():
                                    stderr=subprocess.DEVNULL).returncode != 0, reason="asv run needs a commit")
 def test_quick_dry_run_of_every_benchmark_on_the_small_profile(tmp_path):
     (env_name,) = asv_envs.env_names("small")
+    # The project's configuration, but nothing written into the repository's results/ or html/.
+    conf = load_json(os.path.join(ROOT, "asv.conf.json"), js_comments=True)
+    conf.update(repo=ROOT, benchmark_dir=os.path.join(ROOT, "benchmarks"), env_dir=os.path.join(ROOT, ".asv", "env"),
+                results_dir=str(tmp_path / "results"), html_dir=str(tmp_path / "html"))
+    config = tmp_path / "asv.conf.json"
+    config.write_text(json.dumps(conf))
     machine = ["--machine", "rnnbench-test"]
     code, out = _asv("machine", "--yes", *machine)
     assert code == 0, out
-    code, out = _asv("run", "--quick", "--dry-run", "--show-stderr", "-E", env_name, *machine)
+    code, out = _asv("run", "--config", str(config), "--quick", "--dry-run", "--show-stderr", "-E", env_name,
+                     *machine)
     assert code == 0, out  # asv run exits 2 if any benchmark failed
     for implementation in ("LSTMCell-basic", "LSTMCell-fused", "nn.LSTM"):
         assert implementation in out
