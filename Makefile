@@ -26,7 +26,7 @@ $(VENV)/.installed: requirements-dev.txt
 	touch $@
 
 run: $(VENV)/.installed
-	$(ASV) machine --yes --machine $(MACHINE)
+	$(PY) tools/machine_name.py --register $(MACHINE)
 	envs=$$($(PY) tools/asv_envs.py --profile $(PROFILE)) && \
 	$(ASV) run --machine $(MACHINE) --show-stderr $$(printf -- '-E %s ' $$envs) $(ASV_RUN_ARGS)
 

@@ -27,8 +27,45 @@ def test_an_unknown_cdn_library_is_an_error():
         offline_dashboard.localise('<script src="https://cdn.example/new.js"></script>')
 
 
+def test_registered_machines_carry_the_hardware(tmp_path, monkeypatch):
+    from asv.machine import MachineCollection
+    monkeypatch.setattr(MachineCollection, "get_machine_file_path", staticmethod(lambda: str(tmp_path / "m.json")))
+    machine_name.register("test-box-small")
+    info = MachineCollection.load("test-box-small")
+    assert info["machine"] == "test-box-small"
+    assert info["num_cpu"] == str(os.cpu_count()) and info["cpu"] and info["ram"] and info["os"] and info["arch"]
+
+
 def test_machine_name_is_a_clean_slug():
     name = machine_name.machine_name()
     assert name and all(c.isalnum() or c == "-" for c in name) and name == name.lower()
     assert machine_name._slug("Intel(R) Xeon(R) Platinum 8480C CPU @ 2.00GHz") == "intel-xeon-platinum-8480c"
     assert machine_name._slug("NVIDIA H100 80GB HBM3") == "nvidia-h100-80gb-hbm3"
+
+
+import results_table  # noqa: E402
+
+
+def _committed_machines():
+    results = os.path.join(ROOT, "results")
+    return sorted(d for d in os.listdir(results) if os.path.isdir(os.path.join(results, d))) \
+        if os.path.isdir(results) else []
+
+
+@pytest.mark.parametrize("machine", _committed_machines())
+def test_committed_results_give_a_complete_table(machine):
+    # Every machine's committed results cover every scenario x implementation of their profile, and the
+    # table reads them back: a time, or n/a where the cell was skipped (cuDNN on a CPU).
+    profile = machine.rsplit("-", 1)[1]
+    table = results_table.markdown(results_table.load(machine, profile))
+    lines = table.splitlines()
+    assert lines[0] == "| implementation | 1x320/CE-short | 1x320/CE-long | 4x320/CE-long | 4x320/CTC-long |"
+    assert [line.split(" |")[0] for line in lines[2:]] == [
+        "| pytorch LSTMCell-basic", "| pytorch LSTMCell-fused", "| pytorch nn.LSTM", "| pytorch cuDNNLSTM"]
+    cells = [cell.strip() for line in lines[2:5] for cell in line.split("|")[2:-1]]
+    assert all(cell.endswith("%") and " ms " in cell for cell in cells), cells
+
+
+def test_results_table_refuses_unknown_machines_and_profiles():
+    with pytest.raises(SystemExit, match="no results for machine 'no-such-machine'"):
+        results_table.load("no-such-machine", "small")

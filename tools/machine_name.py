@@ -2,8 +2,12 @@
 ``amd-epyc-2cpu`` or ``intel-xeon-platinum-8480-16cpu-nvidia-h100-80gb-hbm3``.
 
 asv files results per machine; naming the hardware (not a container's random host name) keeps results
-of different machines apart in the dashboard and recognisable. Standard library only.
+of different machines apart in the dashboard and recognisable. Printing the name needs the standard
+library only; ``--register NAME`` (run with asv installed) records NAME in ~/.asv-machine.json with
+asv's own description of this host (CPU, CPU count, OS, architecture, RAM), which `asv machine --yes
+--machine NAME` would leave out.
 """
+import argparse
 import os
 import re
 import subprocess
@@ -44,5 +48,18 @@ def machine_name():
     return "-".join(parts)
 
 
+def register(name):
+    """Record ``name`` as an asv machine with everything asv detects about this host."""
+    from asv.machine import Machine, MachineCollection
+
+    info = Machine.get_defaults()
+    info["machine"] = name
+    MachineCollection.save(name, info)
+    return info
+
+
 if __name__ == "__main__":
-    print(machine_name())
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--register", metavar="NAME", help="record NAME as this host's asv machine")
+    args = parser.parse_args()
+    print(register(args.register) if args.register else machine_name())
