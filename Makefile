@@ -2,7 +2,9 @@
 # Both create the project's environment (.venv) first. Variables: PROFILE (small|seed), MACHINE.
 
 PYTHON311 ?= $(firstword $(wildcard /root/.pyenv/versions/3.11.*/bin/python3.11) $(shell command -v python3.11))
+PYTHON37 ?= $(firstword $(wildcard /root/.pyenv/versions/3.7.*/bin/python3.7) $(shell command -v python3.7))
 VENV := .venv
+VENV37 := .venv-py37
 PY := $(VENV)/bin/python
 ASV := $(VENV)/bin/asv
 PROFILE ?= small
@@ -38,8 +40,15 @@ publish: $(VENV)/.installed
 preview: $(VENV)/.installed
 	$(ASV) preview
 
-test: $(VENV)/.installed
+$(VENV37)/.installed: tests/requirements-py37.txt
+	@test -n "$(PYTHON37)" || { echo "make: no python3.7 found; set PYTHON37=/path/to/python3.7" >&2; exit 1; }
+	$(PYTHON37) -m venv $(VENV37)
+	$(VENV37)/bin/python -m pip install --quiet -r tests/requirements-py37.txt
+	touch $@
+
+test: $(VENV)/.installed $(VENV37)/.installed
+	$(VENV37)/bin/python -m pytest -p no:cacheprovider tests/test_scenarios.py tests/test_reference.py
 	$(PY) -m pytest tests
 
 clean:
-	rm -rf .asv $(VENV)
+	rm -rf .asv $(VENV) $(VENV37)
