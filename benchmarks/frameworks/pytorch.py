@@ -55,7 +55,7 @@ def _leaf(array, device):
     return nn.Parameter(torch.from_numpy(np.ascontiguousarray(array)).to(device))
 
 
-def _workload(spec, batch, weights, params, recurrent, device, context=contextlib.contextmanager(lambda: (yield))):
+def _workload(spec, batch, weights, params, recurrent, device, context=contextlib.nullcontext):
     """Complete a recurrent core into the common workload: dense head, loss, Adam, the timed step.
 
     params:    canonical name -> parameter of the recurrent core (the head is added here);
@@ -100,6 +100,15 @@ def _workload(spec, batch, weights, params, recurrent, device, context=contextli
         return loss.item(), {name: p.grad.detach().cpu().numpy() for name, p in params.items()}
 
     return common.Workload(step, loss_and_grads, _describe(device))
+
+
+def _adopt(params, prefix, tensors, weights):
+    """Load one layer and direction's canonical weights into a torch module's own parameters (same
+    layout and gate order), and register those parameters under their canonical names."""
+    for gate, tensor in zip(GATES, tensors):
+        with torch.no_grad():
+            tensor.copy_(torch.from_numpy(weights[prefix + "." + gate]))
+        params[prefix + "." + gate] = tensor
 
 
 def _reversal_index(lengths, time, batch, device):
@@ -171,10 +180,7 @@ def lstm_cell_fused(spec, batch, weights):
     params, cells = collections.OrderedDict(), {}
     for prefix, _, _, in_size in scenarios.lstm_prefixes(spec):
         cell = nn.LSTMCell(in_size, spec.hidden).to(device)
-        for gate, tensor in zip(GATES, (cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)):
-            with torch.no_grad():
-                tensor.copy_(torch.from_numpy(weights[prefix + "." + gate]))
-            params[prefix + "." + gate] = tensor
+        _adopt(params, prefix, (cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh), weights)
         cells[prefix] = cell
     recurrent = _stacked_cell_loop(spec, cells, batch.input_lengths, device)
     return _workload(spec, batch, weights, params, recurrent, device)
@@ -186,11 +192,8 @@ def _nn_lstm(spec, batch, weights, cudnn):
     params = collections.OrderedDict()
     for prefix, layer, direction, _ in scenarios.lstm_prefixes(spec):
         suffix = "_l{}{}".format(layer, "_reverse" if direction == "bwd" else "")
-        for gate, attr in zip(GATES, ("weight_ih", "weight_hh", "bias_ih", "bias_hh")):
-            tensor = getattr(lstm, attr + suffix)
-            with torch.no_grad():
-                tensor.copy_(torch.from_numpy(weights[prefix + "." + gate]))
-            params[prefix + "." + gate] = tensor
+        tensors = [getattr(lstm, name + suffix) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+        _adopt(params, prefix, tensors, weights)
     if spec.loss == "ctc":
         def recurrent(x, lengths):
             packed, _ = lstm(pack_padded_sequence(x, lengths))
