@@ -1,20 +1,21 @@
 # rnnbench: `make bench` runs the suite on the default profile and publishes html/; `make test` tests.
-# Both create the project's environment (.venv) first. Variables: PROFILE (small|seed), MACHINE.
+# Both create the project's environment (.venv) first. Variables: PROFILE (small|seed), STACKS (names from
+# env_matrix/stacks.json; default: every stack of the profile), MACHINE.
 
 PYTHON311 ?= $(firstword $(wildcard /root/.pyenv/versions/3.11.*/bin/python3.11) $(shell command -v python3.11))
 PYTHON37 ?= $(firstword $(wildcard /root/.pyenv/versions/3.7.*/bin/python3.7) $(shell command -v python3.7))
 VENV := .venv
-VENV37 := .venv-py37
 PY := $(VENV)/bin/python
 ASV := $(VENV)/bin/asv
 PROFILE ?= small
+STACKS ?=
 # The profile is in every environment's name; it goes into the machine's name too, because asv's
 # dashboard hides a selector with a single value but always shows the machine.
 MACHINE ?= $(shell $(PYTHON311) tools/machine_name.py)-$(PROFILE)
 ASV_RUN_ARGS ?=
 
-# asv looks for `python3.11` on PATH to build its environments (pyenv's shims fail there).
-export PATH := $(dir $(PYTHON311)):$(PATH)
+# asv looks for `pythonX.Y` on PATH to build its environments (pyenv's shims fail there).
+export PATH := $(dir $(PYTHON311)):$(dir $(PYTHON37)):$(PATH)
 # Framework caches stay out of the repository.
 export TORCHINDUCTOR_CACHE_DIR ?= $(HOME)/.cache/rnnbench/torchinductor
 
@@ -29,7 +30,7 @@ $(VENV)/.installed: requirements-dev.txt
 
 run: $(VENV)/.installed
 	$(PY) tools/machine_name.py --register $(MACHINE)
-	envs=$$($(PY) tools/asv_envs.py --profile $(PROFILE)) && \
+	envs=$$($(PY) tools/asv_envs.py --profile $(PROFILE) $(foreach s,$(STACKS),--stack $(s))) && \
 	$(ASV) run --machine $(MACHINE) --show-stderr $$(printf -- '-E %s ' $$envs) $(ASV_RUN_ARGS)
 
 publish: $(VENV)/.installed
@@ -40,15 +41,14 @@ publish: $(VENV)/.installed
 preview: $(VENV)/.installed
 	$(ASV) preview
 
-$(VENV37)/.installed: tests/requirements-py37.txt
-	@test -n "$(PYTHON37)" || { echo "make: no python3.7 found; set PYTHON37=/path/to/python3.7" >&2; exit 1; }
-	$(PYTHON37) -m venv $(VENV37)
-	$(VENV37)/bin/python -m pip install --quiet -r tests/requirements-py37.txt
-	touch $@
-
-test: $(VENV)/.installed $(VENV37)/.installed
-	$(VENV37)/bin/python -m pytest -p no:cacheprovider tests/test_scenarios.py tests/test_reference.py
-	$(PY) -m pytest tests
+# The project's tests, then each CI stack's tests inside an environment with that stack's exact pins
+# (.venv-stacks/NAME, built by tools/env_matrix.py from env_matrix/stacks.json).
+test: $(VENV)/.installed
+	$(PY) tools/env_matrix.py check
+	$(PY) -m pytest -p no:cacheprovider tests
+	@for stack in $$($(PY) tools/env_matrix.py list --ci); do \
+		$(PY) tools/env_matrix.py test $$stack || exit 1; \
+	done
 
 clean:
-	rm -rf .asv $(VENV) $(VENV37)
+	rm -rf .asv $(VENV) .venv-stacks

@@ -18,8 +18,13 @@ THREADS_VAR = "RNNBENCH_THREADS"
 DEFAULT_PROFILE = "small"
 WARMUP_STEPS = 2
 
+# Framework key -> module. One module per framework, written for its oldest and newest releases alike,
+# so that one benchmark name follows a framework across its releases.
 FRAMEWORKS = {
     "pytorch": "benchmarks.frameworks.pytorch",
+    "tensorflow": "benchmarks.frameworks.tensorflow",
+    "keras": "benchmarks.frameworks.keras",
+    "lasagne": "benchmarks.frameworks.lasagne",
 }
 
 

@@ -32,16 +32,21 @@ def test_asv_check_discovers_the_suite():
     assert "Traceback" not in out
 
 
-def test_profiles_name_their_environments():
-    assert asv_envs.env_names("small") == ["virtualenv-py3.11-numpy2.4.6-torch2.13.0-RNNBENCH_PROFILEsmall"]
-    assert asv_envs.env_names("seed") == ["virtualenv-py3.11-numpy2.4.6-torch2.13.0-RNNBENCH_PROFILEseed"]
+def test_profiles_and_stacks_name_their_environments():
+    small = asv_envs.env_names("small")
+    assert "virtualenv-py3.11-numpy2.4.6-torch2.13.0-RNNBENCH_PROFILEsmall-RNNBENCH_STACKtorch-2.13" in small
+    assert all("RNNBENCH_PROFILEsmall" in name for name in small)
+    assert asv_envs.env_names("seed", ["torch-2.13"]) == [
+        "virtualenv-py3.11-numpy2.4.6-torch2.13.0-RNNBENCH_PROFILEseed-RNNBENCH_STACKtorch-2.13"]
+    assert len(asv_envs.env_names("small", ["theano-1.0", "tensorflow-1.15"])) == 2
     assert asv_envs.env_names("tiny") == []
 
 
 @pytest.mark.skipif(subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL).returncode != 0, reason="asv run needs a commit")
 def test_quick_dry_run_of_every_benchmark_on_the_small_profile(tmp_path):
-    (env_name,) = asv_envs.env_names("small")
+    # The main stack only: the legacy stacks' environments are tested in .venv-stacks (make test).
+    (env_name,) = asv_envs.env_names("small", ["torch-2.13"])
     # The project's configuration, but nothing written into the repository's results/ or html/.
     conf = load_json(os.path.join(ROOT, "asv.conf.json"), js_comments=True)
     conf.update(repo=ROOT, benchmark_dir=os.path.join(ROOT, "benchmarks"), env_dir=os.path.join(ROOT, ".asv", "env"),

@@ -1,5 +1,5 @@
 """Markdown table of the stored asv results: median ms per training step, with the interquartile range
-as a share of the median, for one machine and profile (the newest commit that has results).
+as a share of the median, for one machine and profile (per stack, the newest commit that has results).
 
     python tools/results_table.py --machine amd-epyc-2cpu --profile small
 
@@ -19,16 +19,19 @@ BENCHMARK = "bench_{}.TrainingStep.time_step"
 
 
 def load(machine, profile, results_dir=os.path.join(ROOT, "results")):
-    """The newest result set of ``machine`` whose environment carries ``profile``, as {framework:
-    Results}; exits with a one-line message if there is none."""
+    """Per environment (stack) of ``machine`` that carries ``profile``, its newest result set; exits with
+    a one-line message if there is none."""
     if not os.path.isdir(os.path.join(results_dir, machine)):
         sys.exit("results_table: no results for machine {!r} in {}".format(machine, results_dir))
-    found = [r for r in asv_results.iter_results_for_machine(results_dir, machine)
-             if r.env_vars.get("RNNBENCH_PROFILE") == profile]
-    if not found:
+    newest = {}
+    for result in asv_results.iter_results_for_machine(results_dir, machine):
+        if result.env_vars.get("RNNBENCH_PROFILE") != profile:
+            continue
+        if result.env_name not in newest or result.date > newest[result.env_name].date:
+            newest[result.env_name] = result
+    if not newest:
         sys.exit("results_table: machine {!r} has no results of profile {!r}".format(machine, profile))
-    newest = max(r.date for r in found)
-    return [r for r in found if r.date == newest]
+    return [newest[name] for name in sorted(newest)]
 
 
 def rows(result_sets):
@@ -50,21 +53,29 @@ def rows(result_sets):
                        result.env_name)
 
 
+def _stack(env_name):
+    return env_name.rsplit("RNNBENCH_STACK", 1)[-1]
+
+
 def markdown(result_sets):
-    table = {}
-    scenarios, implementations = [], []
-    for framework, implementation, scenario, value, spread, _ in rows(result_sets):
-        name = "{} {}".format(framework, implementation)
-        implementations += [] if name in implementations else [name]
+    """One row per (stack, framework, implementation) whose framework ran in that stack's environment."""
+    table, measured = {}, set()
+    scenarios, names = [], []
+    for framework, implementation, scenario, value, spread, env_name in rows(result_sets):
+        name = (_stack(env_name), framework, implementation)
+        names += [] if name in names else [name]
         scenarios += [] if scenario in scenarios else [scenario]
         if value is None or (isinstance(value, float) and math.isnan(value)):
             table[name, scenario] = "n/a"  # skipped (e.g. cuDNN on a CPU) or failed: no time
         else:
+            measured.add(name[:2])
             table[name, scenario] = "{:.1f} ms ±{:.0f}%".format(value * 1e3, 100 * spread) if spread is not None \
                 else "{:.1f} ms".format(value * 1e3)
-    lines = ["| implementation | " + " | ".join(scenarios) + " |", "|---" * (len(scenarios) + 1) + "|"]
-    for name in implementations:
-        lines.append("| {} | {} |".format(name, " | ".join(table.get((name, s), "-") for s in scenarios)))
+    lines = ["| stack | implementation | " + " | ".join(scenarios) + " |", "|---" * (len(scenarios) + 2) + "|"]
+    for name in names:
+        if name[:2] in measured:  # a framework absent from a stack's environment has no row there
+            lines.append("| {} | {} {} | {} |".format(
+                name[0], name[1], name[2], " | ".join(table.get((name, s), "-") for s in scenarios)))
     return "\n".join(lines)
 
 

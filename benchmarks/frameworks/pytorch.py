@@ -9,6 +9,8 @@ Implementations (the study's name in brackets):
   LSTMCell-fused  nn.LSTMCell in a Python loop over time [LSTMCell-fused]
   nn.LSTM         nn.LSTM on PyTorch's own kernels: aten on a CPU, cuDNN switched off on a GPU
   cuDNNLSTM       nn.LSTM on cuDNN [cuDNNLSTM]; GPU only
+  nn.LSTM+warp-ctc  nn.LSTM with Baidu's warp-ctc as the CTC loss [the study's PyTorch CTC]; CTC only,
+                  where a warpctc-pytorch build matches the torch release
 The cell loops stack layers and directions themselves (PyTorch has no stacking helper for cells);
 nn.LSTM uses its own stacked bidirectional helper and, for CTC, packed variable-length input.
 """
@@ -55,13 +57,20 @@ def _leaf(array, device):
     return nn.Parameter(torch.from_numpy(np.ascontiguousarray(array)).to(device))
 
 
-def _workload(spec, batch, weights, params, recurrent, device, context=contextlib.nullcontext):
+def _native_ctc(logits, targets, lengths, target_lengths):
+    """PyTorch's own CTC (since 1.0): summed negative log-likelihood of the batch."""
+    return F.ctc_loss(F.log_softmax(logits, dim=2), targets, lengths, target_lengths,
+                      blank=scenarios.BLANK, reduction="sum")
+
+
+def _workload(spec, batch, weights, params, recurrent, device, context=contextlib.nullcontext, ctc=_native_ctc):
     """Complete a recurrent core into the common workload: dense head, loss, Adam, the timed step.
 
     params:    canonical name -> parameter of the recurrent core (the head is added here);
     recurrent: (x, lengths) -> top-layer outputs, x time-major (time, batch, features), outputs
                (time, batch, hidden * directions);
-    context:   entered around forward and backward (nn.LSTM uses it to switch cuDNN off).
+    context:   entered around forward and backward (nn.LSTM uses it to switch cuDNN off);
+    ctc:       (logits, targets, lengths, target_lengths) -> summed CTC loss of the batch.
     """
     params = collections.OrderedDict(params)
     params["head.w"] = head = _leaf(weights["head.w"], device)
@@ -82,9 +91,7 @@ def _workload(spec, batch, weights, params, recurrent, device, context=contextli
             if spec.loss == "ce":
                 loss = F.cross_entropy(F.linear(outputs[-1], head), targets)
             else:
-                log_probs = F.log_softmax(F.linear(outputs, head), dim=2)
-                total = F.ctc_loss(log_probs, targets, lengths, target_lengths,
-                                   blank=scenarios.BLANK, reduction="sum")
+                total = ctc(F.linear(outputs, head), targets, lengths, target_lengths)
                 loss = total / spec.batch  # mean per-sample negative log-likelihood, in every framework
             loss.backward()
         return loss
@@ -186,7 +193,7 @@ def lstm_cell_fused(spec, batch, weights):
     return _workload(spec, batch, weights, params, recurrent, device)
 
 
-def _nn_lstm(spec, batch, weights, cudnn):
+def _nn_lstm(spec, batch, weights, cudnn, ctc=_native_ctc):
     device = _device()
     lstm = nn.LSTM(spec.features, spec.hidden, num_layers=spec.layers, bidirectional=spec.bidirectional).to(device)
     params = collections.OrderedDict()
@@ -205,7 +212,7 @@ def _nn_lstm(spec, batch, weights, cudnn):
     def context():
         return torch.backends.cudnn.flags(enabled=cudnn)
 
-    return _workload(spec, batch, weights, params, recurrent, device, context)
+    return _workload(spec, batch, weights, params, recurrent, device, context, ctc)
 
 
 def nn_lstm(spec, batch, weights):
@@ -220,9 +227,36 @@ def cudnn_lstm(spec, batch, weights):
     return _nn_lstm(spec, batch, weights, cudnn=True)
 
 
+def nn_lstm_warp_ctc(spec, batch, weights):
+    """The study's PyTorch CTC loss: Baidu's warp-ctc (SeanNaren's binding) on nn.LSTM's outputs.
+
+    Builds of warpctc-pytorch exist for torch 1.1 to 1.6 only (the torch-1.4-warpctc stack). The recurrent
+    core is the nn.LSTM implementation's, so this row differs from nn.LSTM's CTC row by the loss alone.
+    """
+    if spec.loss != "ctc":
+        raise NotImplementedError("warp-ctc is a CTC loss; the cross-entropy scenarios have no warp-ctc variant")
+    try:
+        from warpctc_pytorch import CTCLoss
+    except ImportError:
+        raise NotImplementedError("warpctc-pytorch is not installed in this environment "
+                                  "(builds exist for torch 1.1 to 1.6: see the torch-1.4-warpctc stack)")
+    warp_ctc = CTCLoss(blank=scenarios.BLANK)  # sums over the batch, softmax applied inside
+    # warp-ctc takes int32 CPU lengths and the labels of all samples concatenated, without padding.
+    flat_labels = torch.from_numpy(np.concatenate(
+        [row[:n] for row, n in zip(batch.targets, batch.target_lengths)]).astype(np.int32))
+    label_lengths = torch.from_numpy(batch.target_lengths.astype(np.int32))
+    frame_lengths = torch.from_numpy(batch.input_lengths.astype(np.int32))
+
+    def ctc(logits, targets, lengths, target_lengths):
+        return warp_ctc(logits, flat_labels, frame_lengths, label_lengths).to(logits.device).sum()
+
+    return _nn_lstm(spec, batch, weights, cudnn=False, ctc=ctc)
+
+
 IMPLEMENTATIONS = collections.OrderedDict([
     ("LSTMCell-basic", lstm_cell_basic),
     ("LSTMCell-fused", lstm_cell_fused),
     ("nn.LSTM", nn_lstm),
     ("cuDNNLSTM", cudnn_lstm),
+    ("nn.LSTM+warp-ctc", nn_lstm_warp_ctc),
 ])
