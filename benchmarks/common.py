@@ -75,21 +75,24 @@ def configured_threads():
     return int(value)
 
 
-def framework_module(framework):
-    """Import a framework module and check that the framework is installed (NotImplementedError: skip)."""
+def framework_module(framework, require=True):
+    """Import a framework module and (require=True) check that the framework is installed
+    (NotImplementedError: skip)."""
     if framework not in FRAMEWORKS:
         raise ValueError("unknown framework {!r}; choose from {}".format(framework, ", ".join(sorted(FRAMEWORKS))))
     module = importlib.import_module(FRAMEWORKS[framework])
-    module.require()
+    if require:
+        module.require()
     return module
 
 
 def build(framework, implementation, spec, batch=None, weights=None):
     """Build one implementation's workload for ``spec`` on the scenario's batch and initial weights."""
-    module = framework_module(framework)
-    if implementation not in module.IMPLEMENTATIONS:
+    module = framework_module(framework, require=False)
+    if implementation not in module.IMPLEMENTATIONS:  # a typo is an error even where the framework is absent
         raise ValueError("unknown {} implementation {!r}; choose from {}".format(
             framework, implementation, ", ".join(module.IMPLEMENTATIONS)))
+    module.require()
     batch = scenarios.make_batch(spec) if batch is None else batch
     scenarios.check_batch(spec, batch)
     weights = scenarios.init_weights(spec) if weights is None else weights

@@ -24,7 +24,7 @@ def _implementations():
         except NotImplementedError as reason:
             marks = pytest.mark.skip(reason=str(reason))
         for implementation in module.IMPLEMENTATIONS:
-            cases.append(pytest.param(framework, implementation, marks=marks, id=framework + ":" + implementation))
+            cases.append(pytest.param((framework, implementation), marks=marks, id=framework + ":" + implementation))
     return cases
 
 
