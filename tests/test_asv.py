@@ -50,7 +50,9 @@ def test_quick_dry_run_of_every_benchmark_on_the_small_profile(tmp_path):
     # The project's configuration, but nothing written into the repository's results/ or html/.
     conf = load_json(os.path.join(ROOT, "asv.conf.json"), js_comments=True)
     conf.update(repo=ROOT, benchmark_dir=os.path.join(ROOT, "benchmarks"), env_dir=os.path.join(ROOT, ".asv", "env"),
-                results_dir=str(tmp_path / "results"), html_dir=str(tmp_path / "html"))
+                results_dir=str(tmp_path / "results"), html_dir=str(tmp_path / "html"),
+                # {conf_dir} is where the configuration lies: here, a temporary folder
+                install_command=[c.replace("{conf_dir}", ROOT) for c in conf["install_command"]])
     config = tmp_path / "asv.conf.json"
     config.write_text(json.dumps(conf))
     machine = ["--machine", "rnnbench-test"]

@@ -9,7 +9,6 @@ from benchmarks import common, scenarios
 torch = pytest.importorskip("torch")
 from benchmarks.frameworks import pytorch  # noqa: E402
 
-RUNNABLE = [name for name in pytorch.IMPLEMENTATIONS if name != "cuDNNLSTM" or torch.cuda.is_available()]
 
 
 @pytest.fixture(autouse=True)
@@ -19,9 +18,15 @@ def one_thread():
 
 def test_implementations_agree_after_training(spec):
     # Same weights, same batch, same Adam: the implementations stay on the same trajectory.
-    workloads = [common.build("pytorch", name, spec) for name in RUNNABLE]
+    workloads = []
+    for name in pytorch.IMPLEMENTATIONS:
+        try:
+            workloads.append(common.build("pytorch", name, spec))
+        except NotImplementedError:  # cuDNN without a GPU, warp-ctc where absent or on a CE scenario
+            pass
+    assert len(workloads) >= 3
     trajectories = [[w.step() for _ in range(5)] for w in workloads]
-    np.testing.assert_allclose(trajectories[1:], [trajectories[0]] * (len(RUNNABLE) - 1), rtol=1e-5)
+    np.testing.assert_allclose(trajectories[1:], [trajectories[0]] * (len(workloads) - 1), rtol=1e-5)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
