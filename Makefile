@@ -16,6 +16,12 @@ ASV_RUN_ARGS ?=
 
 # asv looks for `pythonX.Y` on PATH to build its environments (pyenv's shims fail there).
 export PATH := $(dir $(PYTHON311)):$(dir $(PYTHON37)):$(PATH)
+# The seed packages of every virtualenv (asv's and .venv-stacks'): pip 24.0 is the last pip for Python 3.7,
+# and virtualenv's periodic update would otherwise fetch a newer one (outside pip) that breaks 3.7 venvs.
+export VIRTUALENV_PIP ?= 24.0
+export VIRTUALENV_SETUPTOOLS ?= 68.0.0
+export VIRTUALENV_WHEEL ?= 0.42.0
+export VIRTUALENV_NO_PERIODIC_UPDATE ?= 1
 # Framework caches stay out of the repository.
 export TORCHINDUCTOR_CACHE_DIR ?= $(HOME)/.cache/rnnbench/torchinductor
 

@@ -237,8 +237,13 @@ def build_venv(stacks, name):
         with open(stamp_file) as f:
             if f.read() == stamp:
                 return directory
+    # Seed pip 24.0 (the last for Python 3.7) and never let virtualenv fetch newer seeds outside pip; the
+    # Makefile sets the same for asv's environments.
+    seeds = {"VIRTUALENV_PIP": "24.0", "VIRTUALENV_SETUPTOOLS": "68.0.0", "VIRTUALENV_WHEEL": "0.42.0",
+             "VIRTUALENV_NO_PERIODIC_UPDATE": "1"}
+    env = dict(seeds, **os.environ)
     subprocess.check_call([sys.executable, "-m", "virtualenv", "--clear", "--quiet", "-p",
-                           _interpreter(stack["python"]), directory])
+                           _interpreter(stack["python"]), directory], env=env)
     python = os.path.join(directory, "bin", "python")
     _pip(python, ["{}=={}".format(p, v) for p, v in stack["req"].items()]
          + [PYTEST_PINS.get(stack["python"], DEFAULT_PYTEST)])

@@ -123,22 +123,24 @@ def require():
             BACKEND_VAR, _backend_name, _import_error))
 
 
-_session_threads = []
+_session = {}  # TensorFlow: the session configure() gave Keras, and its thread count
 
 
 def configure(threads):
-    """Pin the backend's thread pools. TensorFlow: a session with intra/inter-op pools of ``threads``
-    (replaced only when the count changes, since models built earlier live in the current session)."""
+    """Pin the backend's thread pools; return the count in use. TensorFlow: Keras gets a session with
+    intra/inter-op pools of ``threads``, replaced only when the count or the default graph changed
+    (models built earlier live in the current session). Theano: the BLAS pool, through _theano."""
     require()
     if K.backend() == "theano":
         return _theano.configure(threads)
-    if _session_threads != [threads]:
-        import tensorflow as tf
+    import tensorflow as tf
 
-        tf1 = getattr(getattr(tf, "compat", None), "v1", tf)  # tf.compat.v1 from 1.13 on: no deprecation noise
+    tf1 = getattr(getattr(tf, "compat", None), "v1", tf)  # tf.compat.v1 from 1.13 on: no deprecation noise
+    current = _session.get("session")
+    if current is None or _session["threads"] != threads or current.graph is not tf1.get_default_graph():
         config = tf1.ConfigProto(intra_op_parallelism_threads=threads, inter_op_parallelism_threads=threads)
-        K.set_session(tf1.Session(config=config))
-        _session_threads[:] = [threads]
+        _session.update(session=tf1.Session(config=config), threads=threads)
+        K.set_session(_session["session"])
     return threads
 
 
@@ -156,7 +158,7 @@ def _describe(cudnn):
 
         return "cpu (keras {} on theano {}, {} BLAS threads)".format(
             keras.__version__, theano.__version__, _theano.threads_in_use())
-    threads = _session_threads[0] if _session_threads else "default"
+    threads = _session.get("threads", "default")
     return "cpu (keras {} on tensorflow, {} threads)".format(keras.__version__, threads)
 
 
