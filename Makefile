@@ -25,7 +25,7 @@ export VIRTUALENV_NO_PERIODIC_UPDATE ?= 1
 # Framework caches stay out of the repository.
 export TORCHINDUCTOR_CACHE_DIR ?= $(HOME)/.cache/rnnbench/torchinductor
 
-.PHONY: bench run publish preview test clean
+.PHONY: bench run publish preview test clean harness-check
 bench: run publish
 
 $(VENV)/.installed: requirements-dev.txt
@@ -42,6 +42,12 @@ run: $(VENV)/.installed
 publish: $(VENV)/.installed
 	$(ASV) publish
 	$(PY) tools/offline_dashboard.py
+
+# tools/harness_check.py on a PyTorch and a TensorFlow cell (asv's median against a tight loop and the study's
+# method). It times: run it on a quiet machine, after `make run` has built the two stacks' environments.
+harness-check: $(VENV)/.installed
+	$(PY) tools/harness_check.py --stack torch-2.13 pytorch nn.LSTM 1x320/CE-long
+	$(PY) tools/harness_check.py --stack tensorflow-1.15 tensorflow LSTMBlockFusedCell 1x320/CE-long
 
 # Browsers refuse to let a file:// page read its own JSON: serve html/ on localhost instead.
 preview: $(VENV)/.installed

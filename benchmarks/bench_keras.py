@@ -1,4 +1,5 @@
-"""Keras 2: one training step per scenario and implementation, on the backend KERAS_BACKEND names."""
+"""Keras 2: one training step per scenario and implementation (on the backend KERAS_BACKEND names),
+its host peak memory and its metrics."""
 from . import common, scenarios
 from .frameworks import keras
 
@@ -10,3 +11,11 @@ class TrainingStep(common.TrainingStep):
 
 class Runtime(common.Runtime):
     framework = "keras"
+
+
+class StepMetrics(common.StepMetrics):
+    framework = "keras"
+    params = TrainingStep.params
+
+    def setup_cache(self):  # defined here: asv shares one cache among classes inheriting the same setup_cache
+        return self.measure_all()

@@ -1,4 +1,4 @@
-"""PyTorch: one training step per scenario and implementation."""
+"""PyTorch: one training step per scenario and implementation, its host peak memory and its metrics."""
 from . import common, scenarios
 from .frameworks import pytorch
 
@@ -10,3 +10,11 @@ class TrainingStep(common.TrainingStep):
 
 class Runtime(common.Runtime):
     framework = "pytorch"
+
+
+class StepMetrics(common.StepMetrics):
+    framework = "pytorch"
+    params = TrainingStep.params
+
+    def setup_cache(self):  # defined here: asv shares one cache among classes inheriting the same setup_cache
+        return self.measure_all()

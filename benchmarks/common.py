@@ -40,12 +40,22 @@ class Workload(object):
     loss_and_grads(): forward, loss and backward without an update; returns (loss, {canonical name:
                       gradient as a numpy array}) for the parity check against the numpy reference.
     device:           where it runs, e.g. "cpu" or "cuda:0 (NVIDIA H100 80GB HBM3)".
+    The phases of the step, timed apart by benchmarks.metrics (same batch, same host-to-device copy, synchronised,
+    nothing updated; None where an implementation cannot run a phase alone):
+    forward():          forward and loss, as in a training step (autograd recording where the framework
+                        records); returns the loss;
+    forward_backward(): forward, loss and every gradient, left on the device; returns the loss.
+    device_peak_bytes:  () -> the device's peak allocated bytes since the workload was built, or None on a
+                        host-only device.
     """
 
-    def __init__(self, step, loss_and_grads, device):
+    def __init__(self, step, loss_and_grads, device, forward=None, forward_backward=None, device_peak_bytes=None):
         self.step = step
         self.loss_and_grads = loss_and_grads
         self.device = device
+        self.forward = forward
+        self.forward_backward = forward_backward
+        self.device_peak_bytes = device_peak_bytes or (lambda: None)
 
 
 def current_profile():
@@ -156,6 +166,70 @@ class TrainingStep(abc.ABC):
 
     def time_step(self, scenario, implementation):
         checked_step(self.workload)
+
+    def peakmem_step(self, scenario, implementation):
+        # asv's host peak: the resident set's maximum over the process, build and warm-up included
+        checked_step(self.workload)
+
+
+class StepMetrics(abc.ABC):
+    """Base of each framework's asv class of metrics beyond the step time (benchmarks.metrics), per
+    (scenario, implementation): forward, backward, first step, achieved GFLOP/s, fraction of the peak.
+
+    Each subclass defines ``setup_cache`` itself, returning ``self.measure_all()``: asv keys a cache by where
+    setup_cache is defined, so one defined here would be shared by every framework's class. It measures
+    every cell of the framework once per environment, each in a fresh process; the track methods read it.
+    """
+
+    param_names = ["scenario", "implementation"]
+    # For setup_cache, which measures every cell: a cell's process may take up to an hour (metrics.CELL_TIMEOUT_S).
+    timeout = 6 * 3600.0
+
+    @property
+    @abc.abstractmethod
+    def framework(self):
+        """Key of FRAMEWORKS."""
+
+    def measure_all(self):
+        from . import metrics
+
+        return metrics.measure_framework(self.framework, self.params[0], self.params[1], current_profile())
+
+    def setup(self, cache, scenario, implementation):
+        from . import metrics
+
+        self.cell = metrics.cell_of(cache, scenario, implementation)
+
+    def _phase_ms(self, name):
+        return self.cell[name + "_s"]["median"] * 1e3 if name + "_s" in self.cell else float("nan")
+
+    def track_forward(self, cache, scenario, implementation):
+        return self._phase_ms("forward")
+
+    def track_backward(self, cache, scenario, implementation):
+        return self.cell.get("backward_median_s", float("nan")) * 1e3
+
+    def track_first_step(self, cache, scenario, implementation):
+        return self.cell["first_step_s"]
+
+    def track_gflops(self, cache, scenario, implementation):
+        return self.cell["gflops"]
+
+    def track_peak_fraction(self, cache, scenario, implementation):
+        return 100.0 * self.cell["peak_fraction"]
+
+    def track_matmul_peak(self, cache, scenario, implementation):
+        return self.cell["peak_gflops"]
+
+    def track_device_peak_memory(self, cache, scenario, implementation):
+        peak = self.cell.get("device_peak_bytes")
+        return float("nan") if peak is None else peak / 2.0 ** 20
+
+    track_forward.unit = track_backward.unit = "ms"
+    track_first_step.unit = "s"
+    track_gflops.unit = track_matmul_peak.unit = "GFLOP/s"
+    track_peak_fraction.unit = "% of matmul peak"
+    track_device_peak_memory.unit = "MiB"
 
 
 class Runtime(abc.ABC):

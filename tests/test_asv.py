@@ -21,6 +21,7 @@ def _asv(*args, timeout=1500):
     # asv builds its environments with the python3.11 that runs the tests.
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.path.dirname(os.path.realpath(sys.executable)) \
         + os.pathsep + env["PATH"]
+    env["RNNBENCH_METRICS_QUICK"] = "1"  # a smoke run: one sample per phase in StepMetrics' setup_cache
     out = subprocess.run(ASV + list(args), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          universal_newlines=True, timeout=timeout)
     return out.returncode, out.stdout
@@ -66,3 +67,5 @@ def test_quick_dry_run_of_every_benchmark_on_the_small_profile(tmp_path):
     assert "failed" not in out.lower(), out
     # cuDNN has no CPU kernel: asv shows it as skipped (n/a), never as a time.
     assert "n/a" in out
+    for metric in ("StepMetrics.track_gflops", "StepMetrics.track_first_step", "TrainingStep.peakmem_step"):
+        assert "bench_pytorch." + metric in out

@@ -77,6 +77,19 @@ def test_ctc_ignores_frames_past_each_length_and_sees_labels(case):
     assert changed != pytest.approx(clean_loss, rel=1e-5)
 
 
+def test_phases_compute_the_steps_loss_and_update_nothing(case, spec):
+    # Forward and forward+backward (timed apart by benchmarks.metrics) compute the step's own loss on the
+    # same batch, and leave the weights as they were: the step that follows starts from the same loss.
+    workload = build_or_skip(*case, spec=spec)
+    loss, _ = workload.loss_and_grads()
+    assert workload.forward is not None and workload.forward_backward is not None
+    for phase in (workload.forward, workload.forward_backward, workload.forward):
+        assert phase() == pytest.approx(loss, rel=1e-5)
+    assert common.checked_step(workload) == pytest.approx(loss, rel=1e-5)
+    peak = workload.device_peak_bytes()
+    assert peak is None if workload.device.startswith("cpu") else peak > 0
+
+
 def test_non_finite_loss_fails_loudly(case):
     spec = tiny_spec("1x320/CE-short")
     weights = scenarios.init_weights(spec)
@@ -105,9 +118,26 @@ def test_unknown_framework_is_refused():
 
 
 def test_every_framework_has_a_thin_asv_module():
-    # One bench_<framework> module per framework, its TrainingStep listing the module's implementations.
+    # One bench_<framework> module per framework, its TrainingStep listing the module's implementations,
+    # its StepMetrics the same cells, with a setup_cache of its own (asv keys caches by definition site).
     for framework, module_name in common.FRAMEWORKS.items():
         bench = importlib.import_module("benchmarks.bench_" + framework)
         module = importlib.import_module(module_name)
-        assert bench.TrainingStep.framework == framework
+        assert bench.TrainingStep.framework == bench.StepMetrics.framework == framework
         assert bench.TrainingStep.params == [scenarios.SCENARIO_NAMES, list(module.IMPLEMENTATIONS)]
+        assert bench.StepMetrics.params == bench.TrainingStep.params
+        assert "setup_cache" in vars(bench.StepMetrics)
+
+
+FRAMEWORK_CASES = sorted({case.values[0][0]: case for case in CASES}.values(), key=lambda c: c.values[0][0])
+
+
+@pytest.mark.parametrize("case", FRAMEWORK_CASES)
+def test_peak_matmul_runs_in_each_framework(case, monkeypatch):
+    from benchmarks import metrics
+
+    monkeypatch.setenv(metrics.QUICK_VAR, "1")
+    framework = case[0]
+    peak = metrics.measure_peak(framework)
+    assert peak["size"] >= metrics.PEAK_START_SIZE and peak["threads"] >= 1
+    assert 0 < peak["gflops"] < float("inf")

@@ -70,8 +70,48 @@ def test_committed_results_give_a_complete_table(machine):
     assert all(cell.endswith("%") and " ms " in cell for cell in cells), cells
     # Every other cell is a time or n/a (skipped: cuDNN on a CPU, warp-ctc on a CE scenario).
     assert all(cell == "n/a" or (" ms " in cell) for row in rows for cell in row[2:]), rows
+    # The metrics table: one row per timed cell, each metric a value or "-" where it was not measured.
+    metrics = results_table.metrics_markdown(results_table.load(machine, profile)).splitlines()
+    assert metrics[0].startswith("| stack | implementation | scenario | step (IQR/median) | forward | backward |")
+    timed = sum(1 for row in rows for cell in row[2:] if cell != "n/a")
+    assert len(metrics) - 2 == timed
 
 
 def test_results_table_refuses_unknown_machines_and_profiles():
     with pytest.raises(SystemExit, match="no results for machine 'no-such-machine'"):
         results_table.load("no-such-machine", "small")
+
+
+import harness_check  # noqa: E402
+
+
+def _run(times, warmup=2):
+    stamps = [sum(times[:i + 1]) + 1.0 for i in range(len(times))]  # 1 s of start-up, then the steps
+    return {"times": times, "stamps": stamps, "warmup_steps": warmup}
+
+
+def test_harness_check_finds_when_each_method_reaches_the_target():
+    steady = _run([0.5, 0.3] + [0.1] * 60)
+    reached = harness_check.first_reaching(harness_check.tight_prefixes(steady), 0.02)
+    assert reached[0] == pytest.approx(0.1) and reached[3] == "10 steps"
+    assert reached[2] == pytest.approx(1.0 + 0.5 + 0.3 + 0.1 * 10)
+    # the study's mean needs 30 kept steps after discarding the first 20%: N = 38
+    study = harness_check.first_reaching(harness_check.study_prefixes(steady, 2), 0.02)
+    assert study[3] == "N=38" and study[0] == pytest.approx(0.1)
+    noisy = _run([0.1, 0.3] * 40)
+    assert harness_check.first_reaching(harness_check.tight_prefixes(noisy), 0.02) is None
+
+
+def test_harness_check_child_times_every_step_from_the_first(capsys):
+    pytest.importorskip("torch")
+    harness_check.child("pytorch", "nn.LSTM", "1x320/CE-short", "small", steps=3)
+    out = capsys.readouterr().out.splitlines()[-1]
+    assert out.startswith(harness_check.MARKER)
+    run = harness_check.json.loads(out[len(harness_check.MARKER):])
+    assert len(run["times"]) == len(run["stamps"]) == 3 and run["stamps"] == sorted(run["stamps"])
+    assert run["build_s"] > 0 and run["warmup_steps"] == 2
+
+
+def test_harness_check_refuses_a_stack_without_an_entry():
+    with pytest.raises(SystemExit, match="no asv.conf.json entry runs stack 'no-such-stack' at profile 'small'"):
+        harness_check.main(["--stack", "no-such-stack", "pytorch", "nn.LSTM", "1x320/CE-short"])

@@ -1,12 +1,14 @@
 """Markdown table of the stored asv results: median ms per training step, with the interquartile range
-as a share of the median, for one machine and profile (per stack, the newest commit that has results).
+as a share of the median, for one machine and profile (per stack, the newest commit that has results);
+with --metrics, every metric of each cell (benchmarks.metrics, asv's peakmem).
 
-    python tools/results_table.py --machine amd-epyc-2cpu --profile small
+    python tools/results_table.py --machine amd-epyc-2cpu --profile small [--metrics]
 
 Every figure in the README comes from here, so it can be traced to a results file.
 """
 import argparse
 import ast
+import collections
 import itertools
 import math
 import os
@@ -15,7 +17,6 @@ import sys
 from asv import results as asv_results
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BENCHMARK = "bench_{}.TrainingStep.time_step"
 
 
 def load(machine, profile, results_dir=os.path.join(ROOT, "results")):
@@ -34,41 +35,67 @@ def load(machine, profile, results_dir=os.path.join(ROOT, "results")):
     return [newest[name] for name in sorted(newest)]
 
 
-def rows(result_sets):
-    """(framework, implementation, scenario, median s, IQR / median, environment) per measured cell."""
-    for result in result_sets:
-        for key in result.get_all_result_keys():
-            if not key.endswith(".TrainingStep.time_step"):
-                continue
-            framework = key.split(".")[0][len("bench_"):]
-            values = result.get_result_value(key, result.get_result_params(key))
-            stats = result.get_result_stats(key, result.get_result_params(key))
-            params = itertools.product(*result.get_result_params(key))
-            for (scenario, implementation), value, stat in zip(params, values, stats):
-                spread = None
-                if value is not None and stat and stat.get("q_25") is not None:
-                    spread = (stat["q_75"] - stat["q_25"]) / value
-                # asv stores parameter values as Python literals ("'nn.LSTM'")
-                yield (framework, ast.literal_eval(implementation), ast.literal_eval(scenario), value, spread,
-                       result.env_name)
+STEP = "TrainingStep.time_step"
+# The metrics table's columns: (heading, benchmark, format of its value, scale applied to asv's value).
+METRICS = [
+    ("forward", "StepMetrics.track_forward", "{:.1f} ms", 1),
+    ("backward", "StepMetrics.track_backward", "{:.1f} ms", 1),
+    ("first step", "StepMetrics.track_first_step", "{:.1f} s", 1),
+    ("GFLOP/s", "StepMetrics.track_gflops", "{:.1f}", 1),
+    ("% of peak", "StepMetrics.track_peak_fraction", "{:.1f}%", 1),
+    ("matmul peak GFLOP/s", "StepMetrics.track_matmul_peak", "{:.0f}", 1),
+    ("host peak", "TrainingStep.peakmem_step", "{:.0f} MiB", 2.0 ** -20),  # asv's peakmem is in bytes
+    ("device peak", "StepMetrics.track_device_peak_memory", "{:.0f} MiB", 1),
+]
 
 
 def _stack(env_name):
     return env_name.rsplit("RNNBENCH_STACK", 1)[-1]
 
 
+def _missing(value):
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def cells(result_sets, benchmark):
+    """{(stack, framework, implementation, scenario): (value, asv's stats)} of every bench_<framework>.<benchmark>,
+    in the order the results list them. A None or NaN value is a skip (e.g. cuDNN on a CPU) or a failure."""
+    out = collections.OrderedDict()
+    for result in result_sets:
+        for key in result.get_all_result_keys():
+            if not key.endswith("." + benchmark):
+                continue
+            framework = key.split(".")[0][len("bench_"):]
+            params = result.get_result_params(key)
+            values, stats = result.get_result_value(key, params), result.get_result_stats(key, params)
+            for (scenario, implementation), value, stat in zip(itertools.product(*params), values, stats):
+                # asv stores parameter values as Python literals ("'nn.LSTM'")
+                name = (_stack(result.env_name), framework, ast.literal_eval(implementation),
+                        ast.literal_eval(scenario))
+                out[name] = (value, stat)
+    return out
+
+
+def _spread(value, stat):
+    """IQR / median of a timing, or None without quartiles."""
+    if _missing(value) or not stat or stat.get("q_25") is None:
+        return None
+    return (stat["q_75"] - stat["q_25"]) / value
+
+
 def markdown(result_sets):
-    """One row per (stack, framework, implementation) whose framework ran in that stack's environment."""
-    table, measured = {}, set()
-    scenarios, names = [], []
-    for framework, implementation, scenario, value, spread, env_name in rows(result_sets):
-        name = (_stack(env_name), framework, implementation)
+    """Step times: one row per (stack, framework, implementation) whose framework ran in that stack's
+    environment, one column per scenario."""
+    table, measured, scenarios, names = {}, set(), [], []
+    for (stack, framework, implementation, scenario), (value, stat) in cells(result_sets, STEP).items():
+        name = (stack, framework, implementation)
         names += [] if name in names else [name]
         scenarios += [] if scenario in scenarios else [scenario]
-        if value is None or (isinstance(value, float) and math.isnan(value)):
+        if _missing(value):
             table[name, scenario] = "n/a"  # skipped (e.g. cuDNN on a CPU) or failed: no time
         else:
             measured.add(name[:2])
+            spread = _spread(value, stat)
             table[name, scenario] = "{:.1f} ms ±{:.0f}%".format(value * 1e3, 100 * spread) if spread is not None \
                 else "{:.1f} ms".format(value * 1e3)
     lines = ["| stack | implementation | " + " | ".join(scenarios) + " |", "|---" * (len(scenarios) + 2) + "|"]
@@ -79,13 +106,33 @@ def markdown(result_sets):
     return "\n".join(lines)
 
 
+def metrics_markdown(result_sets):
+    """Every metric of every measured cell: one row per (stack, implementation, scenario) with a step time."""
+    steps = cells(result_sets, STEP)
+    columns = [cells(result_sets, benchmark) for _, benchmark, _, _ in METRICS]
+    lines = ["| stack | implementation | scenario | step (IQR/median) | " + " | ".join(m[0] for m in METRICS) + " |",
+             "|---" * (len(METRICS) + 4) + "|"]
+    for name, (value, stat) in steps.items():
+        if _missing(value):
+            continue
+        spread = _spread(value, stat)
+        row = ["{:.1f} ms ({})".format(value * 1e3, "-" if spread is None else "{:.0f}%".format(100 * spread))]
+        for (_, _, form, scale), column in zip(METRICS, columns):
+            metric = column.get(name, (None, None))[0]
+            row.append("-" if _missing(metric) else form.format(metric * scale))
+        lines.append("| {} | {} {} | {} | {} |".format(name[0], name[1], name[2], name[3], " | ".join(row)))
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--machine", required=True)
     parser.add_argument("--profile", default="small")
+    parser.add_argument("--metrics", action="store_true",
+                        help="every metric per cell (forward, backward, first step, FLOP/s, peak, memory)")
     args = parser.parse_args(argv)
     result_sets = load(args.machine, args.profile)
-    print(markdown(result_sets))
+    print(metrics_markdown(result_sets) if args.metrics else markdown(result_sets))
     for result in result_sets:
         print("\ncommit {} · environment {} · median of the samples, ±: interquartile range / median".format(
             result.commit_hash[:8], result.env_name))

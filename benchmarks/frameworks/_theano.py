@@ -52,6 +52,8 @@ import shlex
 import sys
 import tempfile
 
+import numpy as np
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 CTC_HEADER = os.path.join(HERE, "warpctc", "include", "ctc.h")
 
@@ -218,3 +220,13 @@ def ctc_unavailable_reason():
         return None
     message = str(theano_ctc.ctc_available.msg or "unknown reason").strip().splitlines()
     return "warp-ctc is unusable with Theano: {}".format(" ".join(message)[:500])
+
+
+def matmul(size):
+    """One float32 (size x size) product compiled by Theano, linked to the BLAS set up here, into a
+    preallocated shared output: the peak reference of Lasagne and of Keras on Theano."""
+    theano = import_theano()
+    rng = np.random.RandomState(0)
+    a, b, out = (theano.shared(rng.uniform(size=(size, size)).astype(np.float32)) for _ in range(3))
+    product = theano.function([], [], updates=[(out, theano.tensor.dot(a, b))], name="matmul_peak")
+    return product

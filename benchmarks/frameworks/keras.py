@@ -274,21 +274,26 @@ def _build(spec, batch, weights, cudnn):
         y = np.zeros((spec.batch, 1), dtype=np.float32)  # unused: the loss is the CTC layer's output
     model._make_train_function()  # what train_on_batch compiles on first use: built here, not in step()
     variables = [v for v, _ in assignments]
-    grads_function = []
 
     def step():
         return float(model.train_on_batch(x, y))
 
-    def loss_and_grads():
-        # The compiled loss (model.total_loss, with Keras' sample weights of 1) and its gradient, fed
-        # what train_on_batch feeds, without the optimizer's updates. Compiled on first use only.
+    compiled = {}  # phase -> K.function, compiled on first use
+
+    def run_phase(with_grads):
+        # The compiled loss (model.total_loss, with Keras' sample weights of 1) and, with_grads, its
+        # gradients, fed what train_on_batch feeds, without the optimizer's updates. K.function fetches
+        # what it computes, so the gradients come back to the host (on a CPU: a copy of the weights' size).
         dynamic = model.uses_learning_phase and not isinstance(K.learning_phase(), int)
-        if not grads_function:
+        if with_grads not in compiled:
             feeds = model._feed_inputs + model._feed_targets + model._feed_sample_weights
-            grads_function.append(K.function(feeds + ([K.learning_phase()] if dynamic else []),
-                                             [model.total_loss] + K.gradients(model.total_loss, variables)))
+            outputs = [model.total_loss] + (K.gradients(model.total_loss, variables) if with_grads else [])
+            compiled[with_grads] = K.function(feeds + ([K.learning_phase()] if dynamic else []), outputs)
         xs, ys, sample_weights = model._standardize_user_data(x, y)
-        values = grads_function[0](xs + ys + sample_weights + ([1] if dynamic else []))
+        return compiled[with_grads](xs + ys + sample_weights + ([1] if dynamic else []))
+
+    def loss_and_grads():
+        values = run_phase(with_grads=True)
         loss, grads = float(values[0]), [np.asarray(g) for g in values[1:]]
         out = collections.OrderedDict()
         position = 0
@@ -301,7 +306,18 @@ def _build(spec, batch, weights, cudnn):
         out["head.w"] = d_head
         return loss, out
 
-    return common.Workload(step, loss_and_grads, _describe(cudnn))
+    return common.Workload(step, loss_and_grads, _describe(cudnn),
+                           forward=lambda: float(run_phase(with_grads=False)[0]),
+                           forward_backward=lambda: float(run_phase(with_grads=True)[0]))
+
+
+def matmul(size):
+    """One float32 (size x size) product through Keras' backend (its session or Theano, its threads), into a
+    variable, so nothing is copied back: the peak reference."""
+    rng = np.random.RandomState(0)
+    a, b, out = (K.variable(rng.uniform(size=(size, size)).astype(FLOATX)) for _ in range(3))
+    product = K.function([], [], updates=[(out, K.dot(a, b))])
+    return lambda: product([])
 
 
 def lstm(spec, batch, weights):

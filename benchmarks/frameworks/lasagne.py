@@ -157,7 +157,7 @@ def _model(spec, weights):
     model = types.SimpleNamespace(
         params=params, head=head.W, optimizer_state=[v for v in updates if v not in set(trained)],
         train=theano.function(inputs, loss, updates=updates, name="lasagne_LSTMLayer_step"),
-        inputs=inputs, loss=loss, grads=grads, gradient_function=None, owner=None,
+        inputs=inputs, loss=loss, grads=grads, gradient_function=None, forward_function=None, owner=None,
     )
     return model
 
@@ -210,11 +210,7 @@ def lstm_layer(spec, batch, weights):
         return float(current().train(*host))
 
     def loss_and_grads():
-        current()
-        if model.gradient_function is None:
-            model.gradient_function = theano.function(model.inputs, [model.loss] + model.grads,
-                                                      name="lasagne_LSTMLayer_grads")
-        values = model.gradient_function(*host)
+        values = _compiled(current(), "gradient_function")(*host)
         loss_value, values = float(values[0]), iter(values[1:])
         out = collections.OrderedDict()
         for prefix, gates in model.params.items():
@@ -224,7 +220,27 @@ def lstm_layer(spec, batch, weights):
         out["head.w"] = np.ascontiguousarray(next(values).T)
         return loss_value, out
 
-    return common.Workload(step, loss_and_grads, _describe())
+    def forward():
+        return float(_compiled(current(), "forward_function")(*host))
+
+    def forward_backward():
+        return float(_compiled(current(), "gradient_function")(*host)[0])
+
+    return common.Workload(step, loss_and_grads, _describe(), forward=forward, forward_backward=forward_backward)
+
+
+def _compiled(model, name):
+    """The model's loss-only or loss-and-gradients function, compiled on first use (outside any timing:
+    the metrics warm each phase up before they time it)."""
+    if getattr(model, name) is None:
+        outputs = model.loss if name == "forward_function" else [model.loss] + model.grads
+        setattr(model, name, theano.function(model.inputs, outputs, name="lasagne_LSTMLayer_" + name))
+    return getattr(model, name)
+
+
+def matmul(size):
+    """One float32 (size x size) product compiled by Theano (linked to the same BLAS): the peak reference."""
+    return _theano.matmul(size)
 
 
 IMPLEMENTATIONS = collections.OrderedDict([

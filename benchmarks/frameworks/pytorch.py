@@ -82,10 +82,11 @@ def _workload(spec, batch, weights, params, recurrent, device, context=contextli
     optimizer = torch.optim.Adam(list(params.values()), lr=LEARNING_RATE)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
-    def forward_backward():
+    def compute(backward):
         x = host_inputs.to(device)
         targets = host_targets.to(device)
-        optimizer.zero_grad()
+        if backward:
+            optimizer.zero_grad()
         with context():
             outputs = recurrent(x, lengths)
             if spec.loss == "ce":
@@ -93,20 +94,54 @@ def _workload(spec, batch, weights, params, recurrent, device, context=contextli
             else:
                 total = ctc(F.linear(outputs, head), targets, lengths, target_lengths)
                 loss = total / spec.batch  # mean per-sample negative log-likelihood, in every framework
-            loss.backward()
+            if backward:
+                loss.backward()
         return loss
 
     def step():
-        loss = forward_backward()
+        loss = compute(backward=True)
         optimizer.step()
         sync()
         return loss.item()
 
+    def phase(backward):
+        def run():
+            loss = compute(backward)
+            sync()
+            return loss.item()
+        return run
+
     def loss_and_grads():
-        loss = forward_backward()
+        loss = compute(backward=True)
         return loss.item(), {name: p.grad.detach().cpu().numpy() for name, p in params.items()}
 
-    return common.Workload(step, loss_and_grads, _describe(device))
+    _reset_device_peak(device)
+    return common.Workload(step, loss_and_grads, _describe(device), forward=phase(backward=False),
+                           forward_backward=phase(backward=True), device_peak_bytes=lambda: _device_peak(device))
+
+
+def _reset_device_peak(device):
+    if device.type == "cuda":
+        # reset_peak_memory_stats came in torch 1.4; reset_max_memory_allocated is the older spelling
+        reset = getattr(torch.cuda, "reset_peak_memory_stats", None) or torch.cuda.reset_max_memory_allocated
+        reset(device)
+
+
+def _device_peak(device):
+    return torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
+
+
+def matmul(size):
+    """One float32 (size x size) product on the suite's device, synchronised: the peak reference."""
+    device = _device()
+    a, b, out = (torch.rand(size, size, device=device) for _ in range(3))
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def run():
+        torch.mm(a, b, out=out)
+        sync()
+
+    return run
 
 
 def _adopt(params, prefix, tensors, weights):

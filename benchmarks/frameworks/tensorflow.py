@@ -206,7 +206,9 @@ def _cell_bindings(cell, prefix, in_size, weights):
 # Model assembly: recurrent core -> head -> loss -> Adam, in one graph, then the session workload.
 
 # A built graph before its session: the tensors the workload feeds and fetches.
-Model = collections.namedtuple("Model", "graph feed train_op loss grads bindings")
+# backward: an op that computes every gradient and keeps it in the graph (the forward+backward phase);
+# device_peak: the GPU allocator's peak bytes in use (None on a CPU).
+Model = collections.namedtuple("Model", "graph feed train_op loss grads backward device_peak bindings")
 
 
 # CTC classes. The suite's blank is class 0 and its labels 1..C-1; TF 1.x's ctc_loss reserves the LAST
@@ -287,7 +289,17 @@ def build_model(spec, batch, weights, recurrent, time_major):
         grads_and_vars = optimizer.compute_gradients(loss, var_list=variables)
         train_op = optimizer.apply_gradients(grads_and_vars)
         grads = [b.gradient(g) for b, (g, _) in zip(bindings, grads_and_vars)]
-    return Model(graph, feed, train_op, loss, grads, bindings)
+        backward = tf.group(*[g for g, _ in grads_and_vars])
+        device_peak = _max_bytes_in_use() if gpu_name() else None
+    return Model(graph, feed, train_op, loss, grads, backward, device_peak, bindings)
+
+
+def _max_bytes_in_use():
+    """The GPU allocator's peak, from tf.contrib.memory_stats (TF 1.x); None where it is missing."""
+    try:
+        return _contrib("device peak memory", "memory_stats").MaxBytesInUse()
+    except NotImplementedError:
+        return None
 
 
 def load_weights(session, bindings):
@@ -320,7 +332,33 @@ def session_workload(model):
             named.update(binding.canonical(grad))
         return float(loss), named
 
-    return common.Workload(step, loss_and_grads, _describe())
+    def forward():
+        return float(session.run(model.loss, model.feed))
+
+    def forward_backward():
+        _, loss = session.run([model.backward, model.loss], model.feed)
+        return float(loss)
+
+    def device_peak_bytes():
+        return None if model.device_peak is None else int(session.run(model.device_peak))
+
+    return common.Workload(step, loss_and_grads, _describe(), forward=forward, forward_backward=forward_backward,
+                           device_peak_bytes=device_peak_bytes)
+
+
+def matmul(size):
+    """One float32 (size x size) product in a session on the suite's device and thread pools: the peak
+    reference. The operands are variables, so that no graph optimisation folds the product away."""
+    graph = tf.Graph()
+    with graph.as_default():
+        a, b = (v1.get_variable(name, [size, size], tf.float32, v1.random_uniform_initializer())
+                for name in ("a", "b"))
+        product = tf.group(tf.matmul(a, b))
+        init = v1.global_variables_initializer()
+    session = v1.Session(graph=graph, config=_pools_config())
+    session.run(init)
+    graph.finalize()
+    return lambda: session.run(product)
 
 
 # Recurrent cores.
