@@ -46,8 +46,8 @@ publish: $(VENV)/.installed
 # tools/harness_check.py on a PyTorch and a TensorFlow cell (asv's median against a tight loop and the study's
 # method). It times: run it on a quiet machine, after `make run` has built the two stacks' environments.
 harness-check: $(VENV)/.installed
-	$(PY) tools/harness_check.py --stack torch-2.13 pytorch nn.LSTM 1x320/CE-long
-	$(PY) tools/harness_check.py --stack tensorflow-1.15 tensorflow LSTMBlockFusedCell 1x320/CE-long
+	$(PY) tools/harness_check.py --stack torch-2.13 pytorch nn.LSTM 1x320/CE-short
+	$(PY) tools/harness_check.py --stack tensorflow-1.15 tensorflow LSTMBlockFusedCell 1x320/CE-short
 
 # Browsers refuse to let a file:// page read its own JSON: serve html/ on localhost instead.
 preview: $(VENV)/.installed

@@ -13,8 +13,8 @@ number of steps whose estimate is that tight. Wall times include each process's 
 Medians' intervals are asv's own (asv_runner.statistics.quantile_ci, distribution-free); the mean's is
 normal (+-1.96 s / sqrt(n), with n >= 30).
 
-    python tools/harness_check.py --stack torch-2.13 pytorch nn.LSTM 1x320/CE-long
-    python tools/harness_check.py --stack tensorflow-1.15 tensorflow LSTMBlockFusedCell 1x320/CE-long
+    python tools/harness_check.py --stack torch-2.13 pytorch nn.LSTM 1x320/CE-short
+    python tools/harness_check.py --stack tensorflow-1.15 tensorflow LSTMBlockFusedCell 1x320/CE-short
 
 Needs the stack's asv environment built (`make run STACKS=...`). Run it on a quiet machine: it times.
 The --child mode is what it runs inside the stack's environment (Python 3.7 there: standard library only).
@@ -89,8 +89,9 @@ def asv_environment(stack, profile):
     sys.exit("harness_check: no asv.conf.json entry runs stack {!r} at profile {!r}".format(stack, profile))
 
 
-def asv_rounds(python, variables, framework, implementation, scenario, rounds):
-    """asv's sampling of the cell: ``rounds`` fresh processes of asv's runner. [(samples, wall end)]."""
+def asv_rounds(python, variables, framework, implementation, scenario, rounds, enough=lambda out: False):
+    """asv's sampling of the cell: up to ``rounds`` fresh processes of asv's runner, stopping early once
+    ``enough(rounds so far)``. [(samples, wall end)]."""
     import importlib
 
     import asv
@@ -109,6 +110,8 @@ def asv_rounds(python, variables, framework, implementation, scenario, rounds):
             if not isinstance(result, dict):
                 sys.exit("harness_check: asv skipped or failed the cell ({!r})".format(result))
             out.append((result["samples"], time.perf_counter() - start))
+            if enough(out):
+                break
     return out
 
 
@@ -159,7 +162,7 @@ def main(argv=None):
     parser.add_argument("--profile", default="small")
     parser.add_argument("--half-width", type=float, default=0.02, help="target relative 95%% half-width")
     parser.add_argument("--study-steps", type=int, default=500)
-    parser.add_argument("--max-rounds", type=int, default=8, help="asv rounds to try to reach the target")
+    parser.add_argument("--max-rounds", type=int, default=6, help="asv rounds to try to reach the target")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -182,14 +185,15 @@ def main(argv=None):
     from benchmarks import common
 
     default_rounds = common.TrainingStep.rounds
-    rounds = asv_rounds(python, variables, args.framework, args.implementation, args.scenario, args.max_rounds)
+    def asv_estimate(done, count):
+        """asv's median and its half-width over the first ``count`` rounds, and the wall time they took."""
+        pooled = [s for samples, _ in done[:count] for s in samples]
+        return median_and_half_width(pooled) + (done[count - 1][1], "{} round{}".format(count, "" if count == 1 else "s"))
 
-    def asv_estimate(count):
-        pooled = [s for samples, _ in rounds[:count] for s in samples]
-        return median_and_half_width(pooled) + (rounds[count - 1][1], "{} rounds".format(count))
-
-    asv_default = asv_estimate(default_rounds)
-    asv_reached = first_reaching((asv_estimate(k) for k in range(1, len(rounds) + 1)), args.half_width)
+    rounds = asv_rounds(python, variables, args.framework, args.implementation, args.scenario, args.max_rounds,
+                        enough=lambda done: len(done) >= default_rounds and asv_estimate(done, len(done))[1] <= args.half_width)
+    asv_default = asv_estimate(rounds, default_rounds)
+    asv_reached = first_reaching((asv_estimate(rounds, k) for k in range(1, len(rounds) + 1)), args.half_width)
     tight = median_and_half_width(run["times"][run["warmup_steps"]:])
     tight_reached = first_reaching(tight_prefixes(run), args.half_width)
     kept = run["times"][int(round(len(run["times"]) * STUDY_DISCARD)):]
