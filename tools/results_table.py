@@ -1,5 +1,6 @@
 """Markdown table of the stored asv results: median ms per training step, with the interquartile range
-as a share of the median, for one machine and profile (per stack, the newest commit that has results);
+as a share of the median, for one machine and profile (per stack and benchmark, the newest commit that has
+a result for it: a run of some benchmarks only, e.g. `--bench StepMetrics`, leaves the others' figures);
 with --metrics, every metric of each cell (benchmarks.metrics, asv's peakmem).
 
     python tools/results_table.py --machine amd-epyc-2cpu --profile small [--metrics]
@@ -20,19 +21,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def load(machine, profile, results_dir=os.path.join(ROOT, "results")):
-    """Per environment (stack) of ``machine`` that carries ``profile``, its newest result set; exits with
-    a one-line message if there is none."""
+    """Every result set of ``machine`` that carries ``profile``, by environment (stack) and, within one, oldest
+    first, so that `cells` lets a newer result of a benchmark replace an older one; exits with a one-line
+    message if there is none."""
     if not os.path.isdir(os.path.join(results_dir, machine)):
         sys.exit("results_table: no results for machine {!r} in {}".format(machine, results_dir))
-    newest = {}
-    for result in asv_results.iter_results_for_machine(results_dir, machine):
-        if result.env_vars.get("RNNBENCH_PROFILE") != profile:
-            continue
-        if result.env_name not in newest or result.date > newest[result.env_name].date:
-            newest[result.env_name] = result
-    if not newest:
+    found = [result for result in asv_results.iter_results_for_machine(results_dir, machine)
+             if result.env_vars.get("RNNBENCH_PROFILE") == profile]
+    if not found:
         sys.exit("results_table: machine {!r} has no results of profile {!r}".format(machine, profile))
-    return [newest[name] for name in sorted(newest)]
+    return sorted(found, key=lambda result: (result.env_name, result.date))
 
 
 STEP = "TrainingStep.time_step"
@@ -57,10 +55,13 @@ def _missing(value):
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def cells(result_sets, benchmark):
+def cells(result_sets, benchmark, sources=None):
     """{(stack, framework, implementation, scenario): (value, asv's stats)} of every bench_<framework>.<benchmark>,
-    in the order the results list them. A None or NaN value is a skip (e.g. cuDNN on a CPU) or a failure."""
+    in the order the results list them; where several result sets have a cell, the last one's (``load``
+    sorts them oldest first). A None or NaN value is a skip (e.g. cuDNN on a CPU) or a failure. ``sources``,
+    if given, is a set that receives each result set a value was taken from."""
     out = collections.OrderedDict()
+    origin = {}
     for result in result_sets:
         for key in result.get_all_result_keys():
             if not key.endswith("." + benchmark):
@@ -73,6 +74,9 @@ def cells(result_sets, benchmark):
                 name = (_stack(result.env_name), framework, ast.literal_eval(implementation),
                         ast.literal_eval(scenario))
                 out[name] = (value, stat)
+                origin[name] = result
+    if sources is not None:
+        sources.update(id(result) for result in origin.values())
     return out
 
 
@@ -83,11 +87,11 @@ def _spread(value, stat):
     return (stat["q_75"] - stat["q_25"]) / value
 
 
-def markdown(result_sets):
+def markdown(result_sets, sources=None):
     """Step times: one row per (stack, framework, implementation) whose framework ran in that stack's
     environment, one column per scenario."""
     table, measured, scenarios, names = {}, set(), [], []
-    for (stack, framework, implementation, scenario), (value, stat) in cells(result_sets, STEP).items():
+    for (stack, framework, implementation, scenario), (value, stat) in cells(result_sets, STEP, sources).items():
         name = (stack, framework, implementation)
         names += [] if name in names else [name]
         scenarios += [] if scenario in scenarios else [scenario]
@@ -106,10 +110,10 @@ def markdown(result_sets):
     return "\n".join(lines)
 
 
-def metrics_markdown(result_sets):
+def metrics_markdown(result_sets, sources=None):
     """Every metric of every measured cell: one row per (stack, implementation, scenario) with a step time."""
-    steps = cells(result_sets, STEP)
-    columns = [cells(result_sets, benchmark) for _, benchmark, _, _ in METRICS]
+    steps = cells(result_sets, STEP, sources)
+    columns = [cells(result_sets, benchmark, sources) for _, benchmark, _, _ in METRICS]
     lines = ["| stack | implementation | scenario | step (IQR/median) | " + " | ".join(m[0] for m in METRICS) + " |",
              "|---" * (len(METRICS) + 4) + "|"]
     for name, (value, stat) in steps.items():
@@ -131,11 +135,12 @@ def main(argv=None):
     parser.add_argument("--metrics", action="store_true",
                         help="every metric per cell (forward, backward, first step, FLOP/s, peak, memory)")
     args = parser.parse_args(argv)
-    result_sets = load(args.machine, args.profile)
-    print(metrics_markdown(result_sets) if args.metrics else markdown(result_sets))
+    result_sets, sources = load(args.machine, args.profile), set()
+    print(metrics_markdown(result_sets, sources) if args.metrics else markdown(result_sets, sources))
     for result in result_sets:
-        print("\ncommit {} · environment {} · median of the samples, ±: interquartile range / median".format(
-            result.commit_hash[:8], result.env_name))
+        if id(result) in sources:
+            print("\ncommit {} · environment {} · median of the samples, ±: interquartile range / median".format(
+                result.commit_hash[:8], result.env_name))
 
 
 if __name__ == "__main__":
