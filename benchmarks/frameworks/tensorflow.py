@@ -221,7 +221,7 @@ def _cell_bindings(cell, prefix, in_size, weights):
 # Model assembly: recurrent core -> head -> loss -> Adam, in one graph, then the session workload.
 
 # A built graph before its session: the tensors the workload feeds and fetches.
-# backward: an op that computes every gradient and keeps it in the graph (the forward+backward phase);
+# backward: a tensor that needs every gradient (one element of each), fetched in the forward+backward phase;
 # device_peak: the GPU allocator's peak bytes in use (None on a CPU).
 Model = collections.namedtuple("Model", "graph feed train_op loss grads backward device_peak bindings")
 
@@ -304,7 +304,9 @@ def build_model(spec, batch, weights, recurrent, time_major):
         grads_and_vars = optimizer.compute_gradients(loss, var_list=variables)
         train_op = optimizer.apply_gradients(grads_and_vars)
         grads = [b.gradient(g) for b, (g, _) in zip(bindings, grads_and_vars)]
-        backward = tf.group(*[g for g, _ in grads_and_vars])
+        # One element of every gradient, fetched: a tf.group of the gradients would let grappler prune those
+        # with no other consumer (it did for LSTMBlockFusedCell's), and fetching them whole adds a copy.
+        backward = tf.stack([tf.reshape(g, [-1])[0] for g, _ in grads_and_vars])
         device_peak = _max_bytes_in_use() if gpu_name() else None
     return Model(graph, feed, train_op, loss, grads, backward, device_peak, bindings)
 
@@ -366,9 +368,10 @@ def matmul(size):
     reference. The operands are variables, so that no graph optimisation folds the product away."""
     graph = tf.Graph()
     with graph.as_default():
-        a, b = (v1.get_variable(name, [size, size], tf.float32, v1.random_uniform_initializer())
-                for name in ("a", "b"))
-        product = tf.group(tf.matmul(a, b))
+        a, b, out = (v1.get_variable(name, [size, size], tf.float32, v1.random_uniform_initializer())
+                     for name in ("a", "b", "out"))
+        # Into a variable: a product nothing consumes is pruned by grappler (it measured nothing).
+        product = tf.group(v1.assign(out, tf.matmul(a, b)))
         init = v1.global_variables_initializer()
     session = v1.Session(graph=graph, config=_pools_config())
     session.run(init)
