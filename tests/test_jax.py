@@ -36,9 +36,11 @@ def test_flax_gate_mapping_round_trips():
     np.testing.assert_array_equal(back[prefix + ".b_ih"], back[prefix + ".b_hh"])
 
 
-def test_implementations_agree_after_training(spec):
-    # Same weights, same batch, same Adam: Flax's cells and the plain scan stay on one trajectory.
-    workloads = [common.build("jax", name, spec) for name in jax_impl.IMPLEMENTATIONS]
+def test_flax_cells_agree_after_training(spec):
+    # Same parameters (Flax's per-gate Dense layers, one bias), same batch, same Adam: linen and NNX, plain
+    # and optimised cells stay on one trajectory. (lax.scan keeps the canonical two biases, on which Adam's
+    # steps differ, so it is checked by parity only.)
+    workloads = [common.build("jax", name, spec) for name in jax_impl.IMPLEMENTATIONS if name != "lax.scan"]
     trajectories = [[w.step() for _ in range(5)] for w in workloads]
     np.testing.assert_allclose(trajectories[1:], [trajectories[0]] * (len(workloads) - 1), rtol=1e-5)
 

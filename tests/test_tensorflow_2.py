@@ -11,7 +11,6 @@ tf = pytest.importorskip("tensorflow")
 from benchmarks.frameworks import tensorflow as tfm  # noqa: E402
 
 pytestmark = pytest.mark.skipif(int(tf.__version__.split(".")[0]) < 2, reason="TensorFlow 2 checks")
-TF2_IMPLEMENTATIONS = ["BlockLSTM", "while_loop", "while_loop+XLA"]
 
 
 @pytest.fixture(autouse=True)
@@ -19,11 +18,13 @@ def one_thread():
     tfm.configure(1)
 
 
-def test_implementations_agree_after_training(spec):
-    names = [n for n in TF2_IMPLEMENTATIONS if not (n.endswith("+XLA") and spec.loss == "ctc")]
-    workloads = [common.build("tensorflow", name, spec) for name in names]
+def test_xla_and_the_plain_while_loop_agree_after_training():
+    # Same parameters (the canonical two biases), same batch, same Adam: one trajectory. (BlockLSTM keeps
+    # one summed bias, on which Adam's steps differ, so it is checked by parity only.)
+    spec = tiny_spec("4x320/CE-long")
+    workloads = [common.build("tensorflow", name, spec) for name in ("while_loop", "while_loop+XLA")]
     trajectories = [[w.step() for _ in range(5)] for w in workloads]
-    np.testing.assert_allclose(trajectories[1:], [trajectories[0]] * (len(workloads) - 1), rtol=1e-5)
+    np.testing.assert_allclose(trajectories[1], trajectories[0], rtol=1e-5)
 
 
 def test_xla_is_left_out_of_ctc_with_its_reason():

@@ -162,7 +162,7 @@ def loss_of(spec):
 def host_batch(spec, batch):
     """(x, y) as the model takes them: host arrays, prepared once, fed on every step."""
     if spec.loss == "ce":
-        return batch.inputs, batch.targets.reshape(-1, 1).astype(np.int32)
+        return [batch.inputs], batch.targets.reshape(-1, 1).astype(np.int32)
     labels = batch.targets.astype(np.int32)
     for sample, length in enumerate(batch.target_lengths):
         labels[sample, length:] = 0  # past each label length: never read (keras.ops.ctc_loss takes the lengths)
@@ -277,19 +277,24 @@ class _Steps(object):
         return [g.detach().cpu().numpy() for g in grads]
 
     def forward(self, x, y):
-        return float(self._forward(x, y))
+        return _scalar(self._forward(x, y))
 
     def forward_backward(self, x, y):
         value, grads = self._gradients(x, y)
         self.grads = grads  # kept until the next call: the gradients are computed, not only scheduled
-        return float(value)
+        return _scalar(value)
 
     def loss_and_grads(self, x, y):
         value, grads = self._gradients(x, y)
-        return float(value), getattr(self, "_values_" + BACKEND)(grads)
+        return _scalar(value), getattr(self, "_values_" + BACKEND)(grads)
 
     def train(self, x, y):
-        return float(self._train(x, y))
+        return _scalar(self._train(x, y))
+
+
+def _scalar(value):
+    """A backend scalar as a Python float; reading it waits for the device."""
+    return float(value.detach() if hasattr(value, "detach") else value)
 
 
 def build(spec, batch, weights, cudnn, custom_step, threads, to_keras, from_keras, head_order):

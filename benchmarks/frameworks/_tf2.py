@@ -171,7 +171,8 @@ def while_loop_direction(spec):
             h = tf.sigmoid(o) * tf.tanh(c)
             return t + 1, h, c, outputs.write(t, h)
 
-        _, _, _, outputs = tf.while_loop(lambda t, *_: t < time, body, (0, state, state, outputs))
+        _, _, _, outputs = tf.while_loop(lambda t, *_: t < time, body, (0, state, state, outputs),
+                                         maximum_iterations=spec.time)  # bounded: XLA needs it
         return outputs.stack()
 
     return direction

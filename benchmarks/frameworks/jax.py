@@ -235,13 +235,17 @@ def _linen(cell_name):
 
             @nn.compact
             def __call__(self, x, lengths):
+                # parent=None: each cell (and each direction's RNN) belongs to the module it is passed to,
+                # so the parameters nest as l<k>/[forward_rnn|backward_rnn]/cell/<gate>.
+                def rnn(**kwargs):
+                    return nn.RNN(cell_class(spec.hidden, parent=None), **kwargs)
+
                 for layer in range(spec.layers):
                     name = "l{}".format(layer)
                     if spec.bidirectional:
-                        x = nn.Bidirectional(nn.RNN(cell_class(spec.hidden)), nn.RNN(cell_class(spec.hidden)),
-                                             name=name)(x, seq_lengths=lengths)
+                        x = nn.Bidirectional(rnn(parent=None), rnn(parent=None), name=name)(x, seq_lengths=lengths)
                     else:
-                        x = nn.RNN(cell_class(spec.hidden), name=name)(x, seq_lengths=lengths)
+                        x = rnn(name=name)(x, seq_lengths=lengths)
                 return x
 
         model = Stack()
@@ -278,9 +282,35 @@ def _same_structure(expected, built):
         raise AssertionError("mapped Flax parameters {} differ from Flax's own {}".format(mapped, shapes))
 
 
-def _nnx_gate(cell, name):
-    # NNX names the input-forget Linear ``if_`` (``if`` is a keyword)
-    return getattr(cell, name, None) or getattr(cell, name + "_")
+def _nnx_arrays(cell, prefix, weights):
+    """[(NNX variable, canonical-derived value)] of one cell: nnx.LSTMCell keeps Flax's per-gate Linear layers
+    (``if_`` for ``if``, a keyword); nnx.OptimizedLSTMCell two concatenated ones, ``dense_i`` (in x 4H, no
+    bias) and ``dense_h`` (H x 4H, bias), gates i, f, g, o: the canonical blocks, transposed."""
+    if hasattr(cell, "dense_i"):
+        bias = weights[prefix + ".b_ih"] + weights[prefix + ".b_hh"]
+        return [(cell.dense_i.kernel, np.ascontiguousarray(weights[prefix + ".w_ih"].T)),
+                (cell.dense_h.kernel, np.ascontiguousarray(weights[prefix + ".w_hh"].T)), (cell.dense_h.bias, bias)]
+    return [(getattr(getattr(cell, name, None) or getattr(cell, name + "_"), param), value)
+            for name, arrays in flax_cell_params(prefix, weights).items() for param, value in arrays.items()]
+
+
+def _nnx_canonical(cell, prefix, weights):
+    """The inverse of _nnx_arrays, read from a cell of gradients."""
+    if hasattr(cell, "dense_i"):
+        bias = np.asarray(_value(cell.dense_h.bias))
+        return collections.OrderedDict([
+            (prefix + ".w_ih", np.asarray(_value(cell.dense_i.kernel)).T),
+            (prefix + ".w_hh", np.asarray(_value(cell.dense_h.kernel)).T),
+            (prefix + ".b_ih", bias), (prefix + ".b_hh", bias.copy())])
+    per_gate = {}
+    for name, arrays in flax_cell_params(prefix, weights).items():
+        linear = getattr(cell, name, None) or getattr(cell, name + "_")
+        per_gate[name] = {param: _value(getattr(linear, param)) for param in arrays}
+    return canonical_from_flax(prefix, per_gate)
+
+
+def _value(variable):
+    return variable.get_value() if hasattr(variable, "get_value") else variable.value
 
 
 def _nnx(cell_name):
@@ -316,27 +346,28 @@ def _nnx(cell_name):
                 yield prefix, _at_attr(stack, path)
 
         for prefix, cell in cells(model):
-            for name, arrays in flax_cell_params(prefix, weights).items():
-                linear = _nnx_gate(cell, name)
-                for param, value in arrays.items():
-                    variable = getattr(linear, param)
-                    if tuple(variable.value.shape) != value.shape:
-                        raise AssertionError("{} {}.{}: NNX shape {} != mapped shape {}".format(
-                            prefix, name, param, variable.value.shape, value.shape))
+            for variable, value in _nnx_arrays(cell, prefix, weights):
+                if tuple(_value(variable).shape) != value.shape:
+                    raise AssertionError("{}: NNX shape {} != mapped shape {}".format(
+                        prefix, _value(variable).shape, value.shape))
+                if hasattr(variable, "set_value"):
+                    variable.set_value(jnp.asarray(value))
+                else:
                     variable.value = jnp.asarray(value)
-        graphdef, core = nnx.split(model, nnx.Param)
+        # The parameters are differentiated and updated; the rest (the cells' RNG state) rides along.
+        graphdef, core, rest = nnx.split(model, nnx.Param, ...)
 
         def recurrent(core, inputs, lengths):
-            return nnx.merge(graphdef, core)(inputs, lengths)
+            # A fresh copy of the RNG state per trace: the RNNs draw from it (to make their zero initial
+            # carries), which must not touch variables of the outer trace.
+            return nnx.merge(graphdef, core, jax.tree_util.tree_map(lambda a: a, rest))(inputs, lengths)
 
         def to_canonical(grads):
             # The gradient state has the model's structure: merged, it reads like the model.
-            grad_model = nnx.merge(graphdef, grads)
+            grad_model = nnx.merge(graphdef, grads, rest)
             out = collections.OrderedDict()
             for prefix, cell in cells(grad_model):
-                out.update(canonical_from_flax(prefix, {
-                    name: {param: getattr(_nnx_gate(cell, name), param).value for param in arrays}
-                    for name, arrays in flax_cell_params(prefix, weights).items()}))
+                out.update(_nnx_canonical(cell, prefix, weights))
             return out
 
         return _workload(spec, batch, weights, core, recurrent, to_canonical)

@@ -488,6 +488,11 @@ def _lstm_block_fused_cell(hidden, name):
 
 def lstm_cell(spec, batch, weights):
     """The study's LSTMCell: tf.nn.rnn_cell.LSTMCell in dynamic_rnn."""
+    try:
+        v1.nn.rnn_cell.LSTMCell
+    except AttributeError as error:  # TF 2.16+ with Keras 3: the v1 cells lived in Keras 2
+        raise NotImplementedError("LSTMCell needs tf.compat.v1.nn.rnn_cell, which TensorFlow {} does not have "
+                                  "with Keras 3 ({}); its TF 2 successor is while_loop".format(tf.__version__, error))
     return session_workload(build_model(spec, batch, weights, _dynamic_rnn_core(spec, weights, _lstm_cell), False))
 
 
