@@ -1,4 +1,4 @@
-"""Keras 2: one training step per scenario and implementation (on the backend KERAS_BACKEND names),
+"""Keras (2 and 3): one training step per scenario and implementation (on the backend KERAS_BACKEND names),
 its host peak memory and its metrics."""
 from . import common, scenarios
 from .frameworks import keras

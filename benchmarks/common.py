@@ -25,7 +25,11 @@ FRAMEWORKS = {
     "tensorflow": "benchmarks.frameworks.tensorflow",
     "keras": "benchmarks.frameworks.keras",
     "lasagne": "benchmarks.frameworks.lasagne",
+    "jax": "benchmarks.frameworks.jax",
+    "pytensor": "benchmarks.frameworks.pytensor",
 }
+STACK_VAR = "RNNBENCH_STACK"
+STACKS_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "env_matrix", "stacks.json")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -85,15 +89,39 @@ def configured_threads():
     return int(value)
 
 
+def served_frameworks():
+    """(stack name, the frameworks it serves) for the env_matrix stack this process runs in (RNNBENCH_STACK),
+    or None outside one. A stack measures only what it serves: keras-3-torch has torch installed, but torch's
+    own implementations are the torch stacks' to measure."""
+    name = os.environ.get(STACK_VAR)
+    if name is None or not os.path.exists(STACKS_FILE):
+        return None
+    import json
+
+    with open(STACKS_FILE) as f:
+        for stack in json.load(f)["stacks"]:
+            if stack.get("name") == name:
+                return name, stack["frameworks"]
+    raise ValueError("{}={!r} is not a stack of {}".format(STACK_VAR, name, STACKS_FILE))
+
+
 def framework_module(framework, require=True):
-    """Import a framework module and (require=True) check that the framework is installed
-    (NotImplementedError: skip)."""
+    """Import a framework module and (require=True) check that the framework is installed and served by
+    the running stack (NotImplementedError: skip)."""
     if framework not in FRAMEWORKS:
         raise ValueError("unknown framework {!r}; choose from {}".format(framework, ", ".join(sorted(FRAMEWORKS))))
     module = importlib.import_module(FRAMEWORKS[framework])
     if require:
-        module.require()
+        _require(framework, module)
     return module
+
+
+def _require(framework, module):
+    served = served_frameworks()
+    if served is not None and framework not in served[1]:
+        raise NotImplementedError("stack {} does not serve {} (it serves {})".format(
+            served[0], framework, ", ".join(served[1])))
+    module.require()
 
 
 def build(framework, implementation, spec, batch=None, weights=None):
@@ -102,7 +130,7 @@ def build(framework, implementation, spec, batch=None, weights=None):
     if implementation not in module.IMPLEMENTATIONS:  # a typo is an error even where the framework is absent
         raise ValueError("unknown {} implementation {!r}; choose from {}".format(
             framework, implementation, ", ".join(module.IMPLEMENTATIONS)))
-    module.require()
+    _require(framework, module)
     batch = scenarios.make_batch(spec) if batch is None else batch
     scenarios.check_batch(spec, batch)
     weights = scenarios.init_weights(spec) if weights is None else weights

@@ -134,6 +134,15 @@ def make_batch(spec, seed=SEED):
     return batch
 
 
+def within_length_reversal(lengths, time):
+    """(time, batch) source time index that reverses each sample within its own length and leaves the
+    padding after it in place; it is its own inverse. What a bidirectional layer's backward direction
+    reads, for the cell loops and scans the suite stacks itself."""
+    t = np.arange(time)[:, None]
+    lengths = np.asarray(lengths)[None, :]
+    return np.where(t < lengths, lengths - 1 - t, t)
+
+
 def ctc_frames_needed(labels):
     """Frames a CTC path needs: one per label, plus a blank between each pair of repeated labels."""
     labels = np.asarray(labels)

@@ -14,7 +14,8 @@ from conftest import tiny_spec
 from benchmarks import common, scenarios
 from benchmarks.frameworks import keras as keras_impl
 
-pytestmark = pytest.mark.skipif(keras_impl.keras is None, reason="keras is not installed in this environment")
+pytestmark = pytest.mark.skipif(keras_impl.keras is None or keras_impl.KERAS3,
+                                reason="Keras 2 checks: keras 2 is not installed here (Keras 3's are in test_keras_3.py)")
 
 
 def _backend():
@@ -236,3 +237,8 @@ def test_missing_keras_is_a_skip_not_a_crash(monkeypatch):
     finally:
         monkeypatch.undo()
         importlib.reload(keras_impl)
+
+
+def test_the_custom_step_is_keras_3_only():
+    with pytest.raises(NotImplementedError, match="hand-written step is written for Keras 3"):
+        common.build("keras", "LSTM+custom-step", tiny_spec("1x320/CE-short"))

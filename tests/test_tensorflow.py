@@ -16,6 +16,8 @@ from benchmarks import common, scenarios
 tf = pytest.importorskip("tensorflow")
 from benchmarks.frameworks import tensorflow as tfm  # noqa: E402
 
+pytestmark = pytest.mark.skipif(int(tf.__version__.split(".")[0]) >= 2,
+                                reason="TensorFlow 1.x graph-mode checks (TF 2's are in test_tensorflow_2.py)")
 v1 = tf.compat.v1
 CELL_IMPLEMENTATIONS = ["LSTMCell", "LSTMBlockCell", "LSTMBlockFusedCell"]
 

@@ -16,6 +16,7 @@ inside the legacy environments.
 """
 import argparse
 import collections
+import glob
 import json
 import os
 import re
@@ -34,6 +35,8 @@ FRAMEWORK_PACKAGES = {
     "tensorflow": ("tensorflow", "tensorflow-cpu"),
     "keras": ("keras",),
     "lasagne": ("lasagne",),
+    "jax": ("jax",),
+    "pytensor": ("pytensor",),
 }
 # Keras backend -> the packages that provide it.
 KERAS_BACKENDS = {"tensorflow": ("tensorflow", "tensorflow-cpu"), "theano": ("theano",), "jax": ("jax",),
@@ -258,7 +261,9 @@ def test_files(stack):
     """The tests a stack's environment runs: data, reference, matrix, every implementation, and the
     framework-specific tests of the frameworks it serves."""
     files = ["test_scenarios.py", "test_reference.py", "test_env_matrix.py", "test_implementations.py"]
-    files += ["test_{}.py".format(framework) for framework in stack["frameworks"]]
+    for framework in stack["frameworks"]:  # test_keras.py and test_keras_3.py, ...
+        files += ["test_{}.py".format(framework)] + sorted(
+            os.path.basename(f) for f in glob.glob(os.path.join(ROOT, "tests", "test_{}_*.py".format(framework))))
     return [os.path.join("tests", f) for f in files if os.path.exists(os.path.join(ROOT, "tests", f))]
 
 

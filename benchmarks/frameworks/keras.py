@@ -1,11 +1,15 @@
-"""Keras 2 (multi-backend Keras 2.1.6 to 2.3.1) implementations, each a short factory
-(spec, batch, weights) -> common.Workload. The same code runs on TensorFlow 1.x and on Theano; the
-backend is chosen by KERAS_BACKEND (the asv matrix sets it; unset means tensorflow, pinned in this
-process so that a stray ~/.keras/keras.json cannot pick another one).
+"""Keras implementations, each a short factory (spec, batch, weights) -> common.Workload, for multi-backend
+Keras 2 (2.1.6 to 2.3.1, on TensorFlow 1.x or Theano) and Keras 3 (on TensorFlow, JAX or PyTorch: the
+model and steps live in _keras3.py). The backend is chosen by KERAS_BACKEND (the asv matrix sets it; unset
+means tensorflow, pinned in this process so that a stray ~/.keras/keras.json cannot pick another one).
+One module for both, so that each benchmark name follows Keras from 2.1.6 to 3.x.
 
 Implementations (the study's name in brackets):
-  LSTM       keras.layers.LSTM, Keras' own scan / while_loop over time [LSTM]
-  CuDNNLSTM  keras.layers.CuDNNLSTM [cuDNNLSTM]; TensorFlow backend on a GPU only, fixed lengths only
+  LSTM       keras.layers.LSTM, Keras' own scan / while_loop over time, trained with train_on_batch [LSTM]
+  CuDNNLSTM  keras.layers.CuDNNLSTM [cuDNNLSTM]; TensorFlow backend on a GPU only, fixed lengths only.
+             Keras 3: LSTM(use_cudnn=True), on a GPU with the TensorFlow or PyTorch backend
+  LSTM+custom-step  Keras 3 only: the same model trained by the step written by hand for the backend
+             (tf.function + GradientTape, jax.jit + stateless_call, torch autograd), as Keras 3's guides teach
 
 The model is what a Keras user writes: stacked LSTM layers (Bidirectional(..., merge_mode="concat")
 returning sequences for 4x320), a Dense head without bias, compiled with Adam(lr=1e-3) and trained with
@@ -54,14 +58,21 @@ try:
 
         _theano.import_theano()
     import keras
-    from keras import backend as K
+
+    KERAS3 = int(keras.__version__.split(".")[0]) >= 3
+    if KERAS3:
+        from . import _keras3
+        K = None
+    else:
+        from keras import backend as K
 except Exception as error:  # noqa: B902 - asv imports every module at discovery: never fail the import
     # ImportError / NotImplementedError: keras or its backend is missing; ValueError: Keras does not know
     # the backend's name; RuntimeError: theano was imported before _theano could set its flags.
     keras = K = None
+    KERAS3 = False
     _import_error = "{}: {}".format(type(error).__name__, error)
 
-if keras is not None:
+if keras is not None and not KERAS3:
     K.set_floatx(FLOATX)
     K.set_epsilon(EPSILON)
 
@@ -129,8 +140,12 @@ _session = {}  # TensorFlow: the session configure() gave Keras, and its thread 
 def configure(threads):
     """Pin the backend's thread pools; return the count in use. TensorFlow: Keras gets a session with
     intra/inter-op pools of ``threads``, replaced only when the count or the default graph changed
-    (models built earlier live in the current session). Theano: the BLAS pool, through _theano."""
+    (models built earlier live in the current session). Theano: the BLAS pool, through _theano. Keras 3:
+    the backend's own pools (_keras3.configure)."""
     require()
+    if KERAS3:
+        _session["threads"] = _keras3.configure(threads)
+        return _session["threads"]
     if K.backend() == "theano":
         return _theano.configure(threads)
     import tensorflow as tf
@@ -164,7 +179,7 @@ def _describe(cudnn):
 
 def blank_last():
     """Whether the backend's CTC wants the blank as the last class (Keras' TensorFlow CTC) rather than 0."""
-    return K.backend() == "tensorflow"
+    return not KERAS3 and K.backend() == "tensorflow"  # keras.ops.ctc_loss takes the blank's index
 
 
 def head_order(spec):
@@ -312,6 +327,12 @@ def _build(spec, batch, weights, cudnn):
 
 
 def matmul(size):
+    if KERAS3:
+        return _keras3.matmul(size)
+    return _keras2_matmul(size)
+
+
+def _keras2_matmul(size):
     """One float32 (size x size) product through Keras' backend (its session or Theano, its threads), into a
     variable, so only one number is copied back: the peak reference."""
     rng = np.random.RandomState(0)
@@ -321,13 +342,38 @@ def matmul(size):
     return lambda: product([])
 
 
+def _keras3_build(spec, batch, weights, cudnn, custom_step):
+    keras.config.set_floatx(FLOATX)
+    keras.config.set_epsilon(EPSILON)
+    return _keras3.build(spec, batch, weights, cudnn, custom_step, _session.get("threads", "default"),
+                         to_keras, from_keras, head_order)
+
+
 def lstm(spec, batch, weights):
     """The study's Keras LSTM: keras.layers.LSTM (sigmoid gates), trained with train_on_batch."""
+    if KERAS3:
+        return _keras3_build(spec, batch, weights, cudnn=False, custom_step=False)
     return _build(spec, batch, weights, cudnn=False)
 
 
+def lstm_custom_step(spec, batch, weights):
+    """Keras 3's LSTM model trained by the step written by hand for its backend."""
+    if not KERAS3:
+        raise NotImplementedError("the hand-written step is written for Keras 3's backends; Keras {} trains "
+                                  "through train_on_batch (the LSTM row)".format(keras.__version__))
+    return _keras3_build(spec, batch, weights, cudnn=False, custom_step=True)
+
+
 def cudnn_lstm(spec, batch, weights):
-    """The study's Keras cuDNNLSTM: keras.layers.CuDNNLSTM, TensorFlow backend on a GPU."""
+    """The study's Keras cuDNNLSTM: keras.layers.CuDNNLSTM, TensorFlow backend on a GPU; in Keras 3,
+    LSTM(use_cudnn=True) on a GPU, TensorFlow or PyTorch backend."""
+    if KERAS3:
+        if _keras3.BACKEND == "jax":
+            raise NotImplementedError("Keras 3 has no cuDNN LSTM on its JAX backend")
+        if not _keras3.gpu_name():
+            raise NotImplementedError("LSTM(use_cudnn=True) needs a CUDA GPU with cuDNN; this machine has none "
+                                      "visible to {}".format(_keras3.BACKEND))
+        return _keras3_build(spec, batch, weights, cudnn=True, custom_step=False)
     if K.backend() != "tensorflow":
         raise NotImplementedError("CuDNNLSTM needs the TensorFlow backend; this environment runs Keras on {}".format(
             K.backend()))
@@ -343,4 +389,5 @@ def cudnn_lstm(spec, batch, weights):
 IMPLEMENTATIONS = collections.OrderedDict([
     ("LSTM", lstm),
     ("CuDNNLSTM", cudnn_lstm),
+    ("LSTM+custom-step", lstm_custom_step),
 ])

@@ -11,11 +11,15 @@ Implementations (the study's name in brackets):
   cuDNNLSTM       nn.LSTM on cuDNN [cuDNNLSTM]; GPU only
   nn.LSTM+warp-ctc  nn.LSTM with Baidu's warp-ctc as the CTC loss [the study's PyTorch CTC]; CTC only,
                   where a warpctc-pytorch build matches the torch release
+  LSTMCell-script   LSTMCell-basic's loop under torch.jit.script (TorchScript), one scripted function per
+                  layer and direction
+  LSTMCell-compiled LSTMCell-basic's cell under torch.compile (torch 2.x; CUDA graphs on a GPU)
 The cell loops stack layers and directions themselves (PyTorch has no stacking helper for cells);
 nn.LSTM uses its own stacked bidirectional helper and, for CTC, packed variable-length input.
 """
 import collections
 import contextlib
+from typing import List  # noqa: F401 - read by TorchScript in scripted_direction
 
 import numpy as np
 
@@ -154,64 +158,122 @@ def _adopt(params, prefix, tensors, weights):
 
 
 def _reversal_index(lengths, time, batch, device):
-    """Flat (time * batch) row index that reverses each sample within its own length and leaves the
-    padding after it in place; it is its own inverse. What nn.LSTM's packed backward direction sees."""
-    t = np.arange(time)[:, None]
-    lengths = np.asarray(lengths)[None, :]
-    source_time = np.where(t < lengths, lengths - 1 - t, t)
+    """Flat (time * batch) row index of scenarios.within_length_reversal: what nn.LSTM's packed backward
+    direction sees."""
+    source_time = scenarios.within_length_reversal(lengths, time)
     return torch.from_numpy((source_time * batch + np.arange(batch)[None, :]).reshape(-1)).to(device)
 
 
-def _stacked_cell_loop(spec, cells, lengths, device):
-    """recurrent(x, lengths) for cell loops: layers and directions stacked by the suite, as a user would.
-
-    cells: prefix -> cell(x_t, (h, c)) -> (h, c). Outputs past a sample's length are not meaningful, as in
-    any padded batch; the loss reads none of them.
-    """
+def _stacked_directions(spec, directions, lengths, device):
+    """recurrent(x, lengths) for cores the suite stacks itself, as a user would: directions maps each
+    prefix to run(x) -> outputs of that layer and direction over time-major x. Outputs past a sample's
+    length are not meaningful, as in any padded batch; the loss reads none of them."""
     reverse = _reversal_index(lengths, spec.time, spec.batch, device) if spec.bidirectional else None
-
-    def run(cell, x):
-        h = c = x.new_zeros(x.size(1), spec.hidden)
-        outputs = []
-        for x_t in x:
-            h, c = cell(x_t, (h, c))
-            outputs.append(h)
-        return torch.stack(outputs)
 
     def flip(x):
         return x.reshape(-1, x.size(2)).index_select(0, reverse).reshape(x.size(0), x.size(1), -1)
 
     def recurrent(x, _):
         for layer in range(spec.layers):
-            outputs = [run(cells["lstm.l{}.fwd".format(layer)], x)]
+            outputs = [directions["lstm.l{}.fwd".format(layer)](x)]
             if spec.bidirectional:
-                outputs.append(flip(run(cells["lstm.l{}.bwd".format(layer)], flip(x))))
+                outputs.append(flip(directions["lstm.l{}.bwd".format(layer)](flip(x))))
             x = torch.cat(outputs, dim=2) if len(outputs) > 1 else outputs[0]
         return x
 
     return recurrent
 
 
-def lstm_cell_basic(spec, batch, weights):
-    """The study's LSTMCell-basic: the cell written out in tensor operations."""
-    device = _device()
-    params = collections.OrderedDict(
+def _stacked_cell_loop(spec, cells, lengths, device):
+    """recurrent(x, lengths) for cells: prefix -> cell(x_t, (h, c)) -> (h, c), run in a Python loop."""
+
+    def loop(cell):
+        def run(x):
+            h = c = x.new_zeros(x.size(1), spec.hidden)
+            outputs = []
+            for x_t in x:
+                h, c = cell(x_t, (h, c))
+                outputs.append(h)
+            return torch.stack(outputs)
+        return run
+
+    return _stacked_directions(spec, {prefix: loop(cell) for prefix, cell in cells.items()}, lengths, device)
+
+
+def basic_cell(x, h, c, w_ih, w_hh, b_ih, b_hh):
+    """One step of the LSTM in tensor operations (LSTMCell-basic's cell; what torch.compile compiles)."""
+    gates = F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh)
+    i, f, g, o = gates.chunk(4, 1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
+
+
+def scripted_direction(x, w_ih, w_hh, b_ih, b_hh):
+    """One layer and direction over time-major x, the loop included: what torch.jit.script compiles."""
+    h = torch.zeros(x.size(1), w_hh.size(1), dtype=x.dtype, device=x.device)
+    c = torch.zeros(x.size(1), w_hh.size(1), dtype=x.dtype, device=x.device)
+    outputs = torch.jit.annotate(List[torch.Tensor], [])
+    for t in range(x.size(0)):
+        gates = torch.mm(x[t], w_ih.t()) + b_ih + torch.mm(h, w_hh.t()) + b_hh
+        i, f, g, o = gates.chunk(4, 1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        outputs.append(h)
+    return torch.stack(outputs)
+
+
+def _canonical_params(spec, weights, device):
+    return collections.OrderedDict(
         (name, _leaf(w, device)) for name, w in weights.items() if name.startswith("lstm.")
     )
 
-    def basic_cell(prefix):
-        w_ih, w_hh, b_ih, b_hh = (params[prefix + "." + g] for g in GATES)
 
-        def cell(x, state):
-            h, c = state
-            gates = F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh)
-            i, f, g, o = gates.chunk(4, 1)
-            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-            return torch.sigmoid(o) * torch.tanh(c), c
+def lstm_cell_basic(spec, batch, weights):
+    """The study's LSTMCell-basic: the cell written out in tensor operations."""
+    device = _device()
+    params = _canonical_params(spec, weights, device)
 
-        return cell
+    def cell_of(prefix):
+        w = [params[prefix + "." + g] for g in GATES]
+        return lambda x, state: basic_cell(x, state[0], state[1], *w)
 
-    cells = {prefix: basic_cell(prefix) for prefix, _, _, _ in scenarios.lstm_prefixes(spec)}
+    cells = {prefix: cell_of(prefix) for prefix, _, _, _ in scenarios.lstm_prefixes(spec)}
+    recurrent = _stacked_cell_loop(spec, cells, batch.input_lengths, device)
+    return _workload(spec, batch, weights, params, recurrent, device)
+
+
+def lstm_cell_script(spec, batch, weights):
+    """LSTMCell-basic's loop under TorchScript (torch.jit.script of a whole direction, loop included), as
+    PyTorch's fastrnns benchmarked it; deprecated since torch 2.x in favour of torch.compile, still run."""
+    device = _device()
+    params = _canonical_params(spec, weights, device)
+    direction = torch.jit.script(scripted_direction)
+
+    def run_of(prefix):
+        w = [params[prefix + "." + g] for g in GATES]
+        return lambda x: direction(x, *w)
+
+    directions = {prefix: run_of(prefix) for prefix, _, _, _ in scenarios.lstm_prefixes(spec)}
+    recurrent = _stacked_directions(spec, directions, batch.input_lengths, device)
+    return _workload(spec, batch, weights, params, recurrent, device)
+
+
+def lstm_cell_compiled(spec, batch, weights):
+    """LSTMCell-basic's cell compiled by torch.compile (TorchInductor; on a GPU in "reduce-overhead" mode,
+    i.e. with CUDA graphs), called in the Python loop. Compiling the cell rather than the loop keeps the
+    graph one step long: Dynamo would unroll the loop over every time step."""
+    if not hasattr(torch, "compile"):
+        raise NotImplementedError("torch.compile needs torch 2.0 or later; this is torch {}".format(torch.__version__))
+    device = _device()
+    params = _canonical_params(spec, weights, device)
+    compiled = torch.compile(basic_cell, dynamic=False,
+                             mode="reduce-overhead" if device.type == "cuda" else None)
+
+    def cell_of(prefix):
+        w = [params[prefix + "." + g] for g in GATES]
+        return lambda x, state: compiled(x, state[0], state[1], *w)
+
+    cells = {prefix: cell_of(prefix) for prefix, _, _, _ in scenarios.lstm_prefixes(spec)}
     recurrent = _stacked_cell_loop(spec, cells, batch.input_lengths, device)
     return _workload(spec, batch, weights, params, recurrent, device)
 
@@ -294,4 +356,6 @@ IMPLEMENTATIONS = collections.OrderedDict([
     ("nn.LSTM", nn_lstm),
     ("cuDNNLSTM", cudnn_lstm),
     ("nn.LSTM+warp-ctc", nn_lstm_warp_ctc),
+    ("LSTMCell-script", lstm_cell_script),
+    ("LSTMCell-compiled", lstm_cell_compiled),
 ])

@@ -13,6 +13,12 @@ Implementations (the study's names):
                       direction through TimeReversedFusedRNN (reverse_sequence), layers stacked by the suite
   cuDNNLSTM           tf.contrib.cudnn_rnn.CudnnLSTM, time-major; GPU only, and CE only: the study left it
                       out of CTC because TF's CudnnLSTM took no sequence lengths (issue 6633)
+TensorFlow 2 (eager; the step in one tf.function; in _tf2.py) adds what replaced contrib, under new names:
+  BlockLSTM           tf.raw_ops.BlockLSTM, the op LSTMBlockFusedCell ran, which TF 2 keeps with its gradient
+  while_loop          the cell in TensorFlow ops in a tf.while_loop over time
+  while_loop+XLA      the same step compiled by XLA (jit_compile=True)
+(TF 2 keeps the LSTMBlockCell op but not its gradient, so LSTMBlockCell has no TF 2 successor here;
+Keras' LSTM, which tf.keras became, is the keras framework's.)
 The two dynamic_rnn cells are stacked bidirectionally by tf.contrib.rnn.stack_bidirectional_dynamic_rnn
 with ``sequence_length``, the study's helper for 4x320. Every cell is built with forget_bias=0.0, no
 peepholes, no clipping, so it computes the canonical LSTM.
@@ -57,6 +63,9 @@ TF_GATE_ORDER = (0, 2, 1, 3)
 CUDNN_CTC_REASON = ("cuDNNLSTM is left out of CTC, as in the study: TensorFlow's CudnnLSTM took no sequence "
                     "lengths (TF issue 6633), so it cannot honour each sample's length")
 
+XLA_CTC_REASON = ("XLA cannot compile TensorFlow's CTC loss (tf.nn.ctc_loss builds sparse labels, which XLA does "
+                  "not support), so while_loop+XLA does not run the CTC scenario")
+
 _threads = None       # set by configure(); None: TensorFlow's defaults
 _pool_threads = None  # the count the process's thread pools were created with, once known
 _gpu = None           # cached: name of the first GPU, or "" when there is none
@@ -80,6 +89,12 @@ def configure(threads):
     """
     global _threads
     _threads = int(threads)
+    if _tf2_reason() is None:  # eager TensorFlow 2: the same counts for its own runtime, before it starts
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(_threads)
+            tf.config.threading.set_inter_op_parallelism_threads(_threads)
+        except RuntimeError:  # the runtime has started: its pools are fixed
+            pass
     return _pool_threads if _pool_threads is not None else _threads
 
 
@@ -473,6 +488,11 @@ def _lstm_block_fused_cell(hidden, name):
 
 def lstm_cell(spec, batch, weights):
     """The study's LSTMCell: tf.nn.rnn_cell.LSTMCell in dynamic_rnn."""
+    try:
+        v1.nn.rnn_cell.LSTMCell
+    except AttributeError as error:  # TF 2.16+ with Keras 3: the v1 cells lived in Keras 2
+        raise NotImplementedError("LSTMCell needs tf.compat.v1.nn.rnn_cell, which TensorFlow {} does not have "
+                                  "with Keras 3 ({}); its TF 2 successor is while_loop".format(tf.__version__, error))
     return session_workload(build_model(spec, batch, weights, _dynamic_rnn_core(spec, weights, _lstm_cell), False))
 
 
@@ -498,9 +518,66 @@ def cudnn_lstm(spec, batch, weights):
     return session_workload(build_model(spec, batch, weights, _cudnn_core(spec, weights), True))
 
 
+def _tf2_reason():
+    """Why the TensorFlow 2 implementations cannot run here, or None."""
+    if int(tf.__version__.split(".")[0]) < 2:
+        return "needs TensorFlow 2 (eager execution with tf.function); this is TensorFlow {}".format(tf.__version__)
+    return None
+
+
+def _tf2(name):
+    reason = _tf2_reason()
+    if reason is not None:
+        raise NotImplementedError("{} {}".format(name, reason))
+    from . import _tf2
+
+    return _tf2
+
+
+def block_lstm(spec, batch, weights):
+    """TF 2's BlockLSTM op (what LSTMBlockFusedCell ran) in a tf.function step."""
+    tf2 = _tf2("BlockLSTM")
+    params = tf2.block_lstm_params(spec, weights, to_tf_kernel, to_tf_bias)
+
+    def to_canonical(prefix, grads):
+        w_ih, w_hh = from_tf_kernel(grads["kernel"], grads["kernel"].shape[0] - spec.hidden)
+        bias = from_tf_bias(grads["bias"])
+        return collections.OrderedDict([(prefix + ".w_ih", w_ih), (prefix + ".w_hh", w_hh),
+                                        (prefix + ".b_ih", bias), (prefix + ".b_hh", bias.copy())])
+
+    recurrent = tf2.stacked(spec, tf2.block_lstm_direction(spec))
+    return tf2.workload(spec, batch, weights, params, recurrent, to_canonical, _describe())
+
+
+def _while_loop(spec, batch, weights, jit_compile):
+    tf2 = _tf2("while_loop" + ("+XLA" if jit_compile else ""))
+    if jit_compile and spec.loss == "ctc":
+        raise NotImplementedError(XLA_CTC_REASON)
+    params = tf2.canonical_params(spec, weights)
+
+    def to_canonical(prefix, grads):
+        return collections.OrderedDict((prefix + "." + gate, grad) for gate, grad in grads.items())
+
+    recurrent = tf2.stacked(spec, tf2.while_loop_direction(spec))
+    return tf2.workload(spec, batch, weights, params, recurrent, to_canonical, _describe(), jit_compile=jit_compile)
+
+
+def while_loop(spec, batch, weights):
+    """The cell in TensorFlow ops in a tf.while_loop, in a tf.function step."""
+    return _while_loop(spec, batch, weights, jit_compile=False)
+
+
+def while_loop_xla(spec, batch, weights):
+    """The while_loop step compiled by XLA."""
+    return _while_loop(spec, batch, weights, jit_compile=True)
+
+
 IMPLEMENTATIONS = collections.OrderedDict([
     ("LSTMCell", lstm_cell),
     ("LSTMBlockCell", lstm_block_cell),
     ("LSTMBlockFusedCell", lstm_block_fused_cell),
     ("cuDNNLSTM", cudnn_lstm),
+    ("BlockLSTM", block_lstm),
+    ("while_loop", while_loop),
+    ("while_loop+XLA", while_loop_xla),
 ])

@@ -1,0 +1,44 @@
+"""TensorFlow 2-specific checks: BlockLSTM and the while_loop cell train alike, XLA's CTC skip reason, the
+contrib cells' skip reasons, and BlockLSTM's kernel layout (TF's i, j, f, o). The generic checks are in
+test_implementations.py."""
+import numpy as np
+import pytest
+
+from conftest import tiny_spec
+from benchmarks import common
+
+tf = pytest.importorskip("tensorflow")
+from benchmarks.frameworks import tensorflow as tfm  # noqa: E402
+
+pytestmark = pytest.mark.skipif(int(tf.__version__.split(".")[0]) < 2, reason="TensorFlow 2 checks")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    tfm.configure(1)
+
+
+def test_xla_and_the_plain_while_loop_agree_after_training():
+    # Same parameters (the canonical two biases), same batch, same Adam: one trajectory. (BlockLSTM keeps
+    # one summed bias, on which Adam's steps differ, so it is checked by parity only.)
+    spec = tiny_spec("4x320/CE-long")
+    workloads = [common.build("tensorflow", name, spec) for name in ("while_loop", "while_loop+XLA")]
+    trajectories = [[w.step() for _ in range(5)] for w in workloads]
+    np.testing.assert_allclose(trajectories[1], trajectories[0], rtol=1e-5)
+
+
+def test_xla_is_left_out_of_ctc_with_its_reason():
+    with pytest.raises(NotImplementedError, match="XLA cannot compile"):
+        common.build("tensorflow", "while_loop+XLA", tiny_spec("4x320/CTC-long"))
+
+
+@pytest.mark.parametrize("name", ["LSTMBlockCell", "LSTMBlockFusedCell"])
+def test_contrib_cells_skip_with_their_reason(name):
+    with pytest.raises(NotImplementedError, match="tf.contrib"):
+        common.build("tensorflow", name, tiny_spec("1x320/CE-short"))
+
+
+def test_tf2_implementations_skip_on_tf1_with_their_reason(monkeypatch):
+    monkeypatch.setattr(tfm.tf, "__version__", "1.15.5")
+    with pytest.raises(NotImplementedError, match="needs TensorFlow 2"):
+        common.build("tensorflow", "BlockLSTM", tiny_spec("1x320/CE-short"))
