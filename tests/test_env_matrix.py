@@ -80,7 +80,7 @@ CASES = [
     (lambda s: s.append(dict(copy.deepcopy(_stack("torch-1.0")(s)), name="torch-1.0-again")),
      "stack 'torch-1.0-again': installs the same as stack 'torch-1.0'"),
     (lambda s: _stack("torch-1.0")(s).pop("req"), "stack 'torch-1.0': missing field 'req'"),
-    (lambda s: s.append("torch"), "stack #7 is not an object"),
+    (lambda s: s.insert(6, "torch"), "stack #7 is not an object"),
 ]
 
 

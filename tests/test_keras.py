@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(keras_impl.keras is None or keras_impl.KERAS3,
 
 
 def _backend():
-    return keras_impl.K.backend() if keras_impl.keras is not None else None
+    return keras_impl.K.backend() if keras_impl.K is not None else None  # Keras 2 only
 
 
 tensorflow_only = pytest.mark.skipif(_backend() != "tensorflow", reason="TensorFlow backend only")

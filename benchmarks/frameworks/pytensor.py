@@ -16,6 +16,7 @@ CTC: PyTensor has no CTC loss (Theano's warp-ctc op did not survive into it), an
 hand-write one, so the CTC scenario is skipped with that reason.
 """
 import collections
+import inspect
 import os
 
 import numpy as np
@@ -30,6 +31,8 @@ except ImportError as error:  # asv imports every module at discovery; require()
     _IMPORT_ERROR = "{} is not installed in this environment".format(error.name or error)
 else:
     _IMPORT_ERROR = None
+    # Python constants (Adam's betas, the learning rate) follow floatX: float32, as every framework here
+    pytensor.config.floatX = "float32"
 
 LEARNING_RATE = 1e-3
 BETA1, BETA2, EPSILON = 0.9, 0.999, 1e-8
@@ -74,8 +77,11 @@ def _direction(x, p, hidden):
         return pt.sigmoid(o) * pt.tanh(c), c
 
     zeros = pt.zeros((x.shape[1], hidden), dtype="float32")
-    (outputs, _), _ = pytensor.scan(cell, sequences=x, outputs_info=[zeros, zeros],
-                                    non_sequences=[p[g] for g in GATES], strict=True)
+    options = dict(sequences=x, outputs_info=[zeros, zeros], non_sequences=[p[g] for g in GATES], strict=True)
+    if "return_updates" in inspect.signature(pytensor.scan).parameters:  # the newer return signature
+        outputs, _ = pytensor.scan(cell, return_updates=False, **options)
+    else:
+        (outputs, _), _ = pytensor.scan(cell, **options)
     return outputs
 
 
