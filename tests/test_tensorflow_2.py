@@ -1,5 +1,5 @@
-"""TensorFlow 2-specific checks: BlockLSTM and the while_loop cell train alike, XLA's CTC skip reason, the
-contrib cells' skip reasons, and BlockLSTM's kernel layout (TF's i, j, f, o). The generic checks are in
+"""TensorFlow 2-specific checks: XLA and the plain while_loop train alike, the
+contrib cells' skip reasons on TF 2 and the TF 2 implementations' skip on TF 1. The generic checks are in
 test_implementations.py."""
 import numpy as np
 import pytest
@@ -25,11 +25,6 @@ def test_xla_and_the_plain_while_loop_agree_after_training():
     workloads = [common.build("tensorflow", name, spec) for name in ("while_loop", "while_loop+XLA")]
     trajectories = [[w.step() for _ in range(5)] for w in workloads]
     np.testing.assert_allclose(trajectories[1], trajectories[0], rtol=1e-5)
-
-
-def test_xla_is_left_out_of_ctc_with_its_reason():
-    with pytest.raises(NotImplementedError, match="XLA cannot compile"):
-        common.build("tensorflow", "while_loop+XLA", tiny_spec("4x320/CTC-long"))
 
 
 @pytest.mark.parametrize("name", ["LSTMBlockCell", "LSTMBlockFusedCell"])

@@ -63,9 +63,6 @@ TF_GATE_ORDER = (0, 2, 1, 3)
 CUDNN_CTC_REASON = ("cuDNNLSTM is left out of CTC, as in the study: TensorFlow's CudnnLSTM took no sequence "
                     "lengths (TF issue 6633), so it cannot honour each sample's length")
 
-XLA_CTC_REASON = ("XLA cannot compile TensorFlow's CTC loss (tf.nn.ctc_loss builds sparse labels, which XLA does "
-                  "not support), so while_loop+XLA does not run the CTC scenario")
-
 _threads = None       # set by configure(); None: TensorFlow's defaults
 _pool_threads = None  # the count the process's thread pools were created with, once known
 _gpu = None           # cached: name of the first GPU, or "" when there is none
@@ -551,8 +548,6 @@ def block_lstm(spec, batch, weights):
 
 def _while_loop(spec, batch, weights, jit_compile):
     tf2 = _tf2("while_loop" + ("+XLA" if jit_compile else ""))
-    if jit_compile and spec.loss == "ctc":
-        raise NotImplementedError(XLA_CTC_REASON)
     params = tf2.canonical_params(spec, weights)
 
     def to_canonical(prefix, grads):
