@@ -21,16 +21,25 @@ import collections
 
 import numpy as np
 
-import keras
-from keras import ops
-
 from .. import common, scenarios
+# keras.py imports keras (after setting KERAS_BACKEND and, for Theano, Theano's flags) and decides whether it is
+# Keras 3; asv's discovery imports this module too, wherever it runs, so it takes keras from there.
+from . import keras as _framework
 
-BACKEND = keras.backend.backend()
+keras = _framework.keras if _framework.KERAS3 else None
 LEARNING_RATE = 1e-3
 
+if keras is not None:
+    from keras import ops
 
-class CTCCost(keras.layers.Layer):
+    BACKEND = keras.backend.backend()
+    _Layer = keras.layers.Layer
+else:
+    ops = BACKEND = None
+    _Layer = object
+
+
+class CTCCost(_Layer):
     """Per-sample CTC negative log-likelihood (batch, 1) of head logits through keras.ops.ctc_loss.
 
     Inputs: logits (batch, time, classes), labels (batch, labels), input lengths (batch, 1), label lengths
