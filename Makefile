@@ -4,7 +4,10 @@
 
 PYTHON311 ?= $(firstword $(wildcard /root/.pyenv/versions/3.11.*/bin/python3.11) $(shell command -v python3.11))
 PYTHON37 ?= $(firstword $(wildcard /root/.pyenv/versions/3.7.*/bin/python3.7) $(shell command -v python3.7))
+PYTHON312 ?= $(firstword $(wildcard /root/.pyenv/versions/3.12.*/bin/python3.12) $(shell command -v python3.12))
 VENV := .venv
+# asv-spyglass (tools/compare.py) needs Python >= 3.12: its own environment.
+COMPARE_VENV := .venv-compare
 PY := $(VENV)/bin/python
 ASV := $(VENV)/bin/asv
 PROFILE ?= small
@@ -13,6 +16,10 @@ STACKS ?=
 # dashboard hides a selector with a single value but always shows the machine.
 MACHINE ?= $(shell $(PYTHON311) tools/machine_name.py)-$(PROFILE)
 ASV_RUN_ARGS ?=
+# make compare A=<stack> B=<stack> [FACTOR=1.1] [SPLIT=1] [COMMIT=sha]
+A ?=
+B ?=
+FACTOR ?= 1.1
 
 # asv looks for `pythonX.Y` on PATH to build its environments (pyenv's shims fail there).
 export PATH := $(dir $(PYTHON311)):$(dir $(PYTHON37)):$(PATH)
@@ -25,7 +32,7 @@ export VIRTUALENV_NO_PERIODIC_UPDATE ?= 1
 # Framework caches stay out of the repository.
 export TORCHINDUCTOR_CACHE_DIR ?= $(HOME)/.cache/rnnbench/torchinductor
 
-.PHONY: bench run publish preview test clean harness-check
+.PHONY: bench run matrix compare publish preview test chromium clean harness-check
 bench: run publish
 
 $(VENV)/.installed: requirements-dev.txt
@@ -34,14 +41,34 @@ $(VENV)/.installed: requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+$(COMPARE_VENV)/.installed: requirements-compare.txt
+	@test -n "$(PYTHON312)" || { echo "make: no python3.12 found (asv-spyglass needs it); set PYTHON312=/path/to/python3.12" >&2; exit 1; }
+	$(PYTHON312) -m venv $(COMPARE_VENV)
+	$(COMPARE_VENV)/bin/python -m pip install --quiet -r requirements-compare.txt
+	touch $@
+
 run: $(VENV)/.installed
 	$(PY) tools/machine_name.py --register $(MACHINE)
 	envs=$$($(PY) tools/asv_envs.py --profile $(PROFILE) $(foreach s,$(STACKS),--stack $(s))) && \
-	$(ASV) run --machine $(MACHINE) --show-stderr $$(printf -- '-E %s ' $$envs) $(ASV_RUN_ARGS)
+	$(ASV) run --machine $(MACHINE) --show-stderr --record-samples $$(printf -- '-E %s ' $$envs) $(ASV_RUN_ARGS)
+
+# The whole matrix on a small disk: entry by entry, each environment deleted after its run; run it again to
+# resume (asv's --skip-existing skips what already has results at this commit). KEEP_ENVS=1 keeps them.
+matrix: $(VENV)/.installed
+	$(PY) tools/machine_name.py --register $(MACHINE)
+	$(PY) tools/matrix_run.py --machine $(MACHINE) --profile $(PROFILE) $(foreach s,$(STACKS),--stack $(s)) \
+		$(if $(KEEP_ENVS),--keep-envs) -- $(ASV_RUN_ARGS)
+
+# Two stacks (framework releases) measured at one suite commit, side by side with asv's significance test.
+compare: $(COMPARE_VENV)/.installed
+	@test -n "$(A)" && test -n "$(B)" || { echo "make compare: name two stacks, e.g. make compare A=torch-1.0 B=torch-1.4-warpctc" >&2; exit 2; }
+	$(COMPARE_VENV)/bin/python tools/compare.py $(A) $(B) --machine $(MACHINE) --profile $(PROFILE) --factor $(FACTOR) \
+		$(if $(SPLIT),--split) $(if $(COMMIT),--commit $(COMMIT))
 
 publish: $(VENV)/.installed
 	$(ASV) publish
 	$(PY) tools/offline_dashboard.py
+	$(PY) tools/charts.py
 
 # tools/harness_check.py on a PyTorch and a TensorFlow cell (asv's median against a tight loop and the study's
 # method). It times: run it on a quiet machine, after `make run` has built the two stacks' environments.
@@ -55,12 +82,17 @@ preview: $(VENV)/.installed
 
 # The project's tests, then each CI stack's tests inside an environment with that stack's exact pins
 # (.venv-stacks/NAME, built by tools/env_matrix.py from env_matrix/stacks.json).
-test: $(VENV)/.installed
+test: $(VENV)/.installed $(COMPARE_VENV)/.installed chromium
 	$(PY) tools/env_matrix.py check
 	$(PY) -m pytest -p no:cacheprovider tests
 	@for stack in $$($(PY) tools/env_matrix.py list --ci); do \
 		$(PY) tools/env_matrix.py test $$stack || exit 1; \
 	done
 
+# Debian's Chromium, for tests/test_dashboard.py (headless, over html/ on localhost); installed where missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq chromium >/dev/null; } || echo "make: could not install chromium; tests/test_dashboard.py will skip" >&2
+
 clean:
-	rm -rf .asv $(VENV) .venv-stacks
+	rm -rf .asv $(VENV) $(COMPARE_VENV) .venv-stacks

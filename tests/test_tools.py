@@ -115,3 +115,162 @@ def test_harness_check_child_times_every_step_from_the_first(capsys):
 def test_harness_check_refuses_a_stack_without_an_entry():
     with pytest.raises(SystemExit, match="no asv.conf.json entry runs stack 'no-such-stack' at profile 'small'"):
         harness_check.main(["--stack", "no-such-stack", "pytorch", "nn.LSTM", "1x320/CE-short"])
+
+
+import asv_envs  # noqa: E402
+import matrix_run  # noqa: E402
+
+
+def test_matrix_run_lists_each_entry_of_a_profile_with_its_own_environment_folder():
+    everything = matrix_run.entries("small")
+    assert [name for name, _ in everything] == asv_envs.env_names("small")
+    assert len({folder for _, folder in everything}) == len(everything)  # pruning one never touches another
+    (only,) = matrix_run.entries("small", ["torch-2.13"])
+    assert "RNNBENCH_STACKtorch-2.13" in only[0] and os.path.dirname(only[1]) == os.path.join(ROOT, ".asv", "env")
+
+
+def test_matrix_run_refuses_an_unknown_stack_or_profile():
+    with pytest.raises(SystemExit, match="no asv.conf.json entry runs stack 'torch-0.1' at profile 'small'"):
+        matrix_run.entries("small", ["torch-0.1"])
+    with pytest.raises(SystemExit, match="RNNBENCH_PROFILE='huge'"):
+        matrix_run.entries("huge")
+
+
+def test_matrix_run_resumes_through_skip_existing_and_passes_asv_arguments():
+    command = matrix_run.asv_run_command("env-a", "box-small", ["--bench", "TrainingStep"])
+    assert command[1:4] == ["-m", "asv", "run"]
+    assert "--skip-existing" in command and command[command.index("-E") + 1] == "env-a"
+    assert command[-2:] == ["--bench", "TrainingStep"]
+
+
+def test_matrix_run_prunes_only_inside_the_environment_folder(tmp_path):
+    root = tmp_path / "env"
+    (root / "abc" / "bin").mkdir(parents=True)
+    outside = tmp_path / "results"
+    outside.mkdir()
+    assert matrix_run.prune(str(root / "abc"), str(root)) is True
+    assert not (root / "abc").exists()
+    assert matrix_run.prune(str(root / "abc"), str(root)) is False  # already gone: nothing to do
+    with pytest.raises(SystemExit, match="refusing to delete"):
+        matrix_run.prune(str(outside), str(root))
+    assert outside.exists()
+
+
+import csv  # noqa: E402
+
+import export_csv  # noqa: E402
+from benchmarks import scenarios  # noqa: E402
+
+
+@pytest.mark.parametrize("machine", _committed_machines())
+def test_committed_results_export_to_the_studys_csv_columns(machine, tmp_path):
+    profile = machine.rsplit("-", 1)[1]
+    path = tmp_path / "results.csv"
+    export_csv.main(["--machine", machine, "--profile", profile, "-o", str(path)])
+    with open(str(path)) as f:
+        reader = csv.DictReader(f)
+        assert reader.fieldnames[:6] == ["bench", "experiment", "name", "parameters", "runtime", "version"]
+        rows = list(reader)
+    assert rows
+    by_scenario = {export_csv.experiment(name, profile): name for name in scenarios.SCENARIO_NAMES}
+    for row in rows:
+        # a reduced profile's time is never filed under the study's (full-size) experiment name
+        assert row["experiment"] in by_scenario and (profile == "seed") == ("@" not in row["experiment"])
+        spec = scenarios.spec(by_scenario[row["experiment"]], profile)
+        assert int(row["parameters"]) == scenarios.parameter_count(spec)
+        assert float(row["runtime"]) > 0 and row["version"] and row["machine"] == machine
+    torch = [row for row in rows if row["stack"] == "torch-2.13" and row["bench"] == "pytorch_nn.LSTM"]
+    assert torch and {row["version"] for row in torch} == {"2.13.0"}
+
+
+def test_study_experiment_names_and_parameter_counts():
+    assert export_csv.experiment("4x320/CTC-long", "seed") == "4x320-BIDIR-LSTM_CTC"
+    assert export_csv.experiment("1x320/CE-short", "small") == "1x320-LSTM_cross-entropy_100@small"
+    # the study's CSV counted 572800 parameters for its 1x320 LSTM with 10 classes
+    assert scenarios.parameter_count(scenarios.spec("1x320/CE-long", "seed")) == 572800
+
+
+import subprocess  # noqa: E402
+
+import compare  # noqa: E402
+
+COMPARE_PYTHON = os.path.join(ROOT, ".venv-compare", "bin", "python")
+# Two stacks the committed results measured at one suite commit (b52bf007: the 2018 stacks' timing run).
+MACHINE, BEFORE, AFTER = "amd-epyc-2cpu-small", "torch-1.0", "torch-1.4-warpctc"
+RESULTS = os.path.join(ROOT, "results")
+
+
+def test_compare_picks_the_newest_commit_with_step_times_of_both_stacks():
+    sha, before, after = compare.pick(RESULTS, MACHINE, "small", BEFORE, AFTER)
+    # fecab03d is newer but measured metrics only: no step times to compare
+    assert sha.startswith("b52bf007") and "torch1.0.0" in before and "torch1.4.0" in after
+    sha, _, _ = compare.pick(RESULTS, MACHINE, "small", BEFORE, AFTER, bench="peakmem")
+    assert sha.startswith("fecab03d")
+
+
+def test_compare_refuses_stacks_never_measured_together_or_at_all():
+    with pytest.raises(SystemExit, match="torch-1.0 and torch-2.13 were never measured at one commit"):
+        compare.pick(RESULTS, MACHINE, "small", BEFORE, "torch-2.13")
+    with pytest.raises(SystemExit, match="stack 'torch-9' has no results of profile 'small'"):
+        compare.pick(RESULTS, MACHINE, "small", BEFORE, "torch-9")
+    with pytest.raises(SystemExit, match="no results for machine 'nowhere'"):
+        compare.pick(RESULTS, "nowhere", "small", BEFORE, AFTER)
+
+
+def test_compare_groups_rows_by_their_change_mark():
+    table = "\n".join([
+        "| Change   | Before   | After   |   Ratio | Benchmark (Parameter)   |",
+        "|----------|----------|---------|---------|-------------------------|",
+        "| -        | 2s       | 1s      |    0.5  | b.TrainingStep.time_step('s', 'fast') [x -> y] |",
+        "| +        | 1s       | 2s      |    2    | b.TrainingStep.time_step('s', 'slow') [x -> y] |",
+        "|          | 1s       | 1s      |    1    | b.TrainingStep.time_step('s', 'same') [x -> y] |",
+        "|          | n/a      | 1s      |    n/a  | b.TrainingStep.time_step('s', 'new') [x -> y] |",
+        "|          | n/a      | n/a     |    n/a  | b.TrainingStep.time_step('s', 'cudnn') [x -> y] |",
+        "| -        | 2M       | 1M      |    0.5  | b.TrainingStep.peakmem_step('s', 'fast') [x -> y] |",
+    ])
+    cell_rows = compare.rows(table)
+    assert [cells[0] for cells in cell_rows] == ["-", "+", "", "x"]  # neither side ran cudnn; peakmem not asked
+    text = compare.render(cell_rows, split=True)
+    sections = [line for line in text.splitlines() if line.startswith("Benchmarks")]
+    assert [s.split()[3] for s in sections] == ["improved:", "got", "stayed", "not"]
+    assert text.index("'fast'") < text.index("got worse") < text.index("'slow'") < text.index("stayed the same")
+
+
+@pytest.mark.skipif(not os.path.exists(COMPARE_PYTHON), reason="no .venv-compare: make test builds it")
+def test_compare_prints_asv_spyglass_table_with_significance():
+    out = subprocess.run([COMPARE_PYTHON, os.path.join(ROOT, "tools", "compare.py"), BEFORE, AFTER,
+                          "--machine", MACHINE, "--split"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         universal_newlines=True, timeout=120)
+    assert out.returncode == 0, out.stdout
+    assert "torch-1.0 (Before) against torch-1.4-warpctc (After), suite commit b52bf007" in out.stdout
+    assert "| Change | Before | After | Ratio | Benchmark (Parameter) |" in out.stdout
+    # spyglass's significance test: nn.LSTM 4x320/CE-long went from 7.25 s to 3.77 s in the committed results
+    line = next(line for line in out.stdout.splitlines() if "('4x320/CE-long', 'nn.LSTM')" in line)
+    assert line.startswith("| - | 7.25") and "0.52" in line
+    assert "Benchmarks that have improved:" in out.stdout and "'cuDNNLSTM'" not in out.stdout
+
+
+import charts  # noqa: E402
+
+
+def test_charts_are_drawn_from_the_committed_results(tmp_path):
+    charts.main(["--html", str(tmp_path)])
+    page = (tmp_path / "charts" / "index.html").read_text()
+    for machine, profile in charts.machine_profiles(os.path.join(ROOT, "results")):
+        assert "<h2>{} ({} profile)</h2>".format(machine, profile) in page
+    drawn = sorted(p.name for p in (tmp_path / "charts").glob("*.svg"))
+    assert drawn and all('src="{}"'.format(name) in page for name in drawn)
+    for scenario in charts.SCENARIOS:
+        assert any(name.endswith("-bars-{}.svg".format(charts._slug(scenario))) for name in drawn)
+    assert any(name.endswith("-releases-pytorch.svg") for name in drawn)
+    assert (tmp_path / "charts" / drawn[0]).read_text().lstrip().startswith("<?xml")
+
+
+def test_bar_chart_orders_by_time_and_labels_the_ratio_to_the_fastest(tmp_path):
+    cells = [("s-a", "pytorch", "slow", "1x320/CE-short", 0.3, 0.01, "2.0", ""),
+             ("s-a", "pytorch", "fast", "1x320/CE-short", 0.1, 0.01, "2.0", "")]
+    path = tmp_path / "bars.svg"
+    assert charts.bar_chart(cells, "1x320/CE-short", "box", "small", str(path))
+    svg = path.read_text()
+    assert "x3.0" in svg and "x1.0" in svg  # matplotlib keeps text as text in its SVGs (svg.fonttype none)
+    assert not charts.bar_chart(cells, "4x320/CTC-long", "box", "small", str(tmp_path / "none.svg"))

@@ -1,5 +1,6 @@
 """Make the dashboard that `asv publish` wrote into html/ open with no network.
 
+It also adds a tab linking the study's charts (html/charts/, drawn by tools/charts.py).
 asv's index.html loads jQuery, flot, bootstrap and friends from CDNs. This copies the same releases from
 tools/dashboard_vendor/ into html/vendor/ and points index.html at them. A CDN address it does not know
 (a newer asv with another library) is an error, so the dashboard never silently goes back online-only.
@@ -46,6 +47,19 @@ def localise(html):
     return EXTERNAL_TAG.sub(replace, html)
 
 
+REGRESSIONS_TAB = '<li id="nav-li-regressions"><a href="#/regressions">Regressions</a></li>'
+CHARTS_TAB = '<li id="nav-li-charts"><a href="charts/index.html">Study charts</a></li>'
+
+
+def link_charts(html):
+    """index.html's text with a navigation tab to html/charts/ (tools/charts.py), after asv's Regressions tab."""
+    if CHARTS_TAB in html:
+        return html
+    if REGRESSIONS_TAB not in html:
+        raise SystemExit("offline_dashboard: asv's index.html has no Regressions tab to put the charts' tab after")
+    return html.replace(REGRESSIONS_TAB, REGRESSIONS_TAB + "\n\t" + CHARTS_TAB)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--html", default=os.path.join(ROOT, "html"))
@@ -54,7 +68,7 @@ def main(argv=None):
     if not os.path.exists(index):
         sys.exit("offline_dashboard: {} not found; run `asv publish` first".format(index))
     with open(index) as f:
-        html = localise(f.read())
+        html = link_charts(localise(f.read()))
     target = os.path.join(args.html, "vendor")
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(VENDOR, target, ignore=shutil.ignore_patterns("README.md"))

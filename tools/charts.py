@@ -1,0 +1,196 @@
+"""Draw the study's charts from the stored asv results into html/charts/ (SVG files and an index page).
+
+    python tools/charts.py [--html html] [--results-dir results]
+
+For every machine in results/ and every size profile it ran (charts are named <machine>-<profile>-...):
+
+- ``bars-<scenario>.svg``: the study's bar chart per scenario, one bar per (stack, implementation) with a
+  time, ms per step (asv's median; the whisker is the interquartile range), labelled with its ratio to the
+  fastest bar.
+- ``releases-<framework>.svg``: one panel per scenario, x the framework's releases (the stacks that ran it,
+  oldest first), y ms per step, one line per implementation (per Keras backend for Keras).
+- ``index.html``: the charts with the machine, the profile and the source commits named; `make publish`
+  links it from asv's dashboard.
+
+Every figure is read from results/ (the newest result per stack and cell, as tools/results_table.py
+reads them); a chart is never drawn from anything else.
+"""
+import argparse
+import collections
+import html as html_escape
+import os
+import re
+import shutil
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+
+# Text stays text in the SVGs: smaller files, searchable and selectable in the browser.
+matplotlib.rcParams["svg.fonttype"] = "none"
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import export_csv  # noqa: E402
+import results_table  # noqa: E402
+
+SCENARIOS = list(export_csv.STUDY_EXPERIMENTS)
+
+
+def _slug(text):
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def _version_key(version):
+    return tuple(int(part) if part.isdigit() else 0 for part in re.split(r"[.+-]", version))
+
+
+def step_cells(result_sets):
+    """[(stack, framework, implementation, scenario, seconds, iqr seconds, framework version, backend)] of
+    every timed cell, the newest result per stack and cell."""
+    versions, backends = {}, {}
+    for result in result_sets:
+        stack = results_table._stack(result.env_name)
+        backends[stack] = result.env_vars.get("KERAS_BACKEND", "")
+        for framework in export_csv.FRAMEWORK_PACKAGES:
+            versions[(stack, framework)] = export_csv.framework_version(framework, result.params)
+    out = []
+    for (stack, framework, implementation, scenario), (value, stat) in results_table.cells(
+            result_sets, results_table.STEP).items():
+        if results_table._missing(value):
+            continue
+        iqr = (stat["q_75"] - stat["q_25"]) if stat and stat.get("q_25") is not None else 0.0
+        out.append((stack, framework, implementation, scenario, value, iqr, versions.get((stack, framework), ""),
+                    backends.get(stack, "") if framework == "keras" else ""))
+    return out
+
+
+def bar_chart(cells, scenario, machine, profile, path):
+    rows = sorted((c for c in cells if c[3] == scenario), key=lambda c: c[4])
+    if not rows:
+        return False
+    fastest = rows[0][4]
+    fig, ax = plt.subplots(figsize=(9, 0.32 * len(rows) + 1.4))
+    labels = ["{} {} ({})".format(c[1], c[2], c[0]) for c in rows]
+    ms = [c[4] * 1e3 for c in rows]
+    ax.barh(range(len(rows)), ms, xerr=[c[5] * 1e3 / 2 for c in rows], color="#4c72b0", ecolor="#555555")
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.invert_yaxis()  # fastest on top, as the study drew them
+    for i, c in enumerate(rows):
+        ax.text(ms[i], i, "  {:.0f} ms  x{:.1f}".format(ms[i], c[4] / fastest), va="center", fontsize=7)
+    ax.set_xlim(0, max(ms) * 1.3)
+    ax.set_xlabel("ms per training step (median; whisker: interquartile range)")
+    ax.set_title("{} ({} profile), {}".format(scenario, profile, machine), fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
+def release_chart(cells, framework, machine, profile, path):
+    rows = [c for c in cells if c[1] == framework]
+    if not rows:
+        return False
+    fig, axes = plt.subplots(1, len(SCENARIOS), figsize=(4.2 * len(SCENARIOS), 4.2), squeeze=False)
+    for ax, scenario in zip(axes[0], SCENARIOS):
+        # x: one point per stack (release), ordered by the framework's version, then by stack name
+        points = sorted({(c[6], c[0]) for c in rows}, key=lambda p: (_version_key(p[0]), p[1]))
+        x_of = {stack: i for i, (_, stack) in enumerate(points)}
+        series = collections.defaultdict(list)
+        for c in rows:
+            if c[3] == scenario:
+                series[c[2] + (" [{}]".format(c[7]) if c[7] else "")].append((x_of[c[0]], c[4] * 1e3))
+        for name, values in sorted(series.items()):
+            values.sort()
+            ax.plot([v[0] for v in values], [v[1] for v in values], marker="o", label=name)
+        ax.set_xticks(range(len(points)))
+        ax.set_xticklabels(["{}\n{}".format(version, stack) for version, stack in points], fontsize=7, rotation=30,
+                           ha="right")
+        ax.set_yscale("log")
+        ax.set_title(scenario, fontsize=10)
+        ax.set_ylabel("ms per step (median)")
+        if series:
+            ax.legend(fontsize=7)
+    fig.suptitle("{} across releases ({} profile), {}".format(framework, profile, machine), fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
+def index_page(sections):
+    """The charts page: one section per (machine, profile), each chart with its caption and source commits."""
+    body = []
+    for machine, profile, commits, charts in sections:
+        body.append("<h2>{} ({} profile)</h2>\n<p>Suite commits: {}.</p>".format(
+            html_escape.escape(machine), html_escape.escape(profile), html_escape.escape(", ".join(commits))))
+        body.extend('<figure><img src="{0}" alt="{1}"><figcaption>{1}</figcaption></figure>'.format(
+            html_escape.escape(name), html_escape.escape(caption)) for name, caption in charts)
+    return """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>rnnbench: the study's charts</title>
+<link rel="icon" href="../swallow.ico">
+<style>body{{font-family:sans-serif;margin:2em;max-width:1200px}} img{{max-width:100%;border:1px solid #ddd}}
+figure{{margin:2em 0}}</style></head>
+<body><h1>rnnbench: one LSTM training step</h1>
+<p>Drawn by tools/charts.py from the asv results in results/, per machine and size profile (the small
+profile is a reduced size, never the study's; sizes are in the README). <a href="../index.html">asv's
+dashboard</a> has every benchmark's history.</p>
+{body}
+</body></html>
+""".format(body="\n".join(body) if body else "<p>No results yet.</p>")
+
+
+def machine_profiles(results_dir):
+    """(machine, profile) of every machine folder in results_dir and every profile its results carry."""
+    out = []
+    for machine in sorted(os.listdir(results_dir)) if os.path.isdir(results_dir) else []:
+        if os.path.isdir(os.path.join(results_dir, machine)):
+            profiles = {r.env_vars.get("RNNBENCH_PROFILE") for r in
+                        results_table.asv_results.iter_results_for_machine(results_dir, machine)}
+            out.extend((machine, profile) for profile in sorted(p for p in profiles if p))
+    return out
+
+
+def draw(machine, profile, result_sets, out_dir):
+    """Every chart of one machine and profile into out_dir: [(file name, caption)]."""
+    cells = step_cells(result_sets)
+    prefix = "{}-{}".format(_slug(machine), _slug(profile))
+    charts = []
+    for scenario in SCENARIOS:
+        name = "{}-bars-{}.svg".format(prefix, _slug(scenario))
+        if bar_chart(cells, scenario, machine, profile, os.path.join(out_dir, name)):
+            charts.append((name, "{}: every implementation, ms per step, relative to the fastest".format(scenario)))
+    for framework in export_csv.FRAMEWORK_PACKAGES:
+        name = "{}-releases-{}.svg".format(prefix, framework)
+        if release_chart(cells, framework, machine, profile, os.path.join(out_dir, name)):
+            charts.append((name, "{} across its releases: ms per step per implementation".format(framework)))
+    return charts
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--html", default=os.path.join(results_table.ROOT, "html"))
+    parser.add_argument("--results-dir", default=os.path.join(results_table.ROOT, "results"))
+    args = parser.parse_args(argv)
+    out_dir = os.path.join(args.html, "charts")
+    shutil.rmtree(out_dir, ignore_errors=True)  # no chart of an earlier drawing is left behind
+    os.makedirs(out_dir)
+    sections = []
+    for machine, profile in machine_profiles(args.results_dir):
+        result_sets = results_table.load(machine, profile, args.results_dir)
+        charts = draw(machine, profile, result_sets, out_dir)
+        sources = set()
+        results_table.cells(result_sets, results_table.STEP, sources)
+        commits = sorted({r.commit_hash[:8] for r in result_sets if id(r) in sources})
+        if charts:
+            sections.append((machine, profile, commits, charts))
+    with open(os.path.join(out_dir, "index.html"), "w") as f:
+        f.write(index_page(sections))
+    print("charts: {} charts of {} machine/profile pairs in {}".format(
+        sum(len(s[3]) for s in sections), len(sections), out_dir))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Run the environment matrix entry by entry, pruning each environment after its run, resumable.
+
+    python tools/matrix_run.py --machine NAME [--profile small] [--stack S ...] [--keep-envs]
+                               [-- ASV RUN ARGUMENTS]
+
+A whole matrix of framework releases does not fit on a small disk at once (a torch, TensorFlow or JAX
+environment takes 1 to 6 GB). So, for each asv environment of the profile (each stack, in
+env_matrix/stacks.json's order), this runs ``asv run -E <entry> --skip-existing --record-samples`` at the checked-out
+commit, then deletes that environment's directory under .asv/env. asv saves each entry's results as it
+goes; because of ``--skip-existing``, running the same command again skips every benchmark that already
+has a result (or a failure) at this commit, so a stopped run resumes where it stopped, and a finished
+entry costs only its environment's rebuild. pip's own cache is left alone, so a rebuild downloads nothing.
+
+Each entry's outcome is printed as one line at the end; the exit status is 0 only if every entry ran
+without a failed benchmark.
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+
+from asv import environment
+from asv.config import Config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import asv_envs  # noqa: E402
+
+
+def entries(profile, stacks=None, config=os.path.join(ROOT, "asv.conf.json")):
+    """The (environment name, environment directory) of each matrix entry to run, in the matrix's order."""
+    conf = Config.load(config)
+    known = {env.env_vars.get(asv_envs.STACK_VAR) for env in environment.get_environments(conf, None, verbose=False)
+             if env.env_vars.get(asv_envs.PROFILE_VAR) == profile}
+    if not known:
+        raise SystemExit("matrix_run: no asv.conf.json entry sets {}={!r}".format(asv_envs.PROFILE_VAR, profile))
+    for stack in stacks or ():
+        if stack not in known:
+            raise SystemExit("matrix_run: no asv.conf.json entry runs stack {!r} at profile {!r}".format(stack, profile))
+    return [(env.name, os.path.join(env_root(conf), env.dir_name))
+            for env in environment.get_environments(conf, None, verbose=False)
+            if env.env_vars.get(asv_envs.PROFILE_VAR) == profile
+            and (not stacks or env.env_vars.get(asv_envs.STACK_VAR) in stacks)]
+
+
+def env_root(conf):
+    """asv's environment folder (asv.conf.json's env_dir, relative to the repository)."""
+    return os.path.join(ROOT, conf.env_dir)
+
+
+def asv_run_command(env_name, machine, asv_args=()):
+    # --record-samples: every sample is kept, for the comparisons' significance tests and the study's CSV
+    return [sys.executable, "-m", "asv", "run", "--machine", machine, "--show-stderr", "--skip-existing",
+            "--record-samples", "-E", env_name] + list(asv_args)
+
+
+def prune(env_dir, env_root):
+    """Delete one environment's directory, never anything outside asv's environment folder."""
+    env_dir, env_root = os.path.realpath(env_dir), os.path.realpath(env_root)
+    if os.path.dirname(env_dir) != env_root:
+        raise SystemExit("matrix_run: refusing to delete {}: not an environment of {}".format(env_dir, env_root))
+    if os.path.isdir(env_dir):
+        shutil.rmtree(env_dir)
+        return True
+    return False
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--machine", required=True, help="asv machine name (make passes the registered one)")
+    parser.add_argument("--profile", default="small")
+    parser.add_argument("--stack", action="append", default=[], help="a stack of env_matrix/stacks.json (repeatable)")
+    parser.add_argument("--keep-envs", action="store_true", help="do not delete each environment after its run")
+    parser.add_argument("asv_args", nargs="*", help="passed on to asv run (after --)")
+    args = parser.parse_args(argv)
+    conf = Config.load(os.path.join(ROOT, "asv.conf.json"))
+    outcomes = []
+    for env_name, env_dir in entries(args.profile, args.stack):
+        print("matrix_run: {}".format(env_name), flush=True)
+        code = subprocess.call(asv_run_command(env_name, args.machine, args.asv_args), cwd=ROOT)
+        # asv exits 2 when a benchmark failed (its results are saved all the same), 1 when it could not run.
+        outcome = {0: "ok", 2: "some benchmarks failed"}.get(code, "asv run exited {}".format(code))
+        if not args.keep_envs and prune(env_dir, env_root(conf)):
+            outcome += ", environment pruned"
+        outcomes.append((env_name, code, outcome))
+    for env_name, _, outcome in outcomes:
+        print("matrix_run: {}: {}".format(env_name, outcome))
+    return 0 if all(code == 0 for _, code, _ in outcomes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
