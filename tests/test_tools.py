@@ -63,9 +63,10 @@ def test_committed_results_give_a_complete_table(machine):
                         "4x320/CTC-long |")
     rows = [[cell.strip() for cell in line.split("|")[1:-1]] for line in lines[2:]]
     torch = [row for row in rows if row[0] == "torch-2.13"]
-    assert [row[1] for row in torch] == [
+    # the study's five first, in the suite's order (today's implementations follow where a run measured them)
+    assert [row[1] for row in torch][:5] == [
         "pytorch LSTMCell-basic", "pytorch LSTMCell-fused", "pytorch nn.LSTM", "pytorch cuDNNLSTM",
-        "pytorch nn.LSTM+warp-ctc"][:len(torch)]
+        "pytorch nn.LSTM+warp-ctc"]
     cells = [cell for row in torch[:3] for cell in row[2:]]
     assert all(cell.endswith("%") and " ms " in cell for cell in cells), cells
     # Every other cell is a time or n/a (skipped: cuDNN on a CPU, warp-ctc on a CE scenario).
