@@ -242,3 +242,9 @@ def test_missing_keras_is_a_skip_not_a_crash(monkeypatch):
 def test_the_custom_step_is_keras_3_only():
     with pytest.raises(NotImplementedError, match="hand-written step is written for Keras 3"):
         common.build("keras", "LSTM+custom-step", tiny_spec("1x320/CE-short"))
+
+
+def test_rnn_over_lstm_cell_is_keras_3_only():
+    # Keras 2's LSTM layer is RNN(LSTMCell) itself: a second row would time the same layer twice
+    with pytest.raises(NotImplementedError, match="LSTM layer is RNN\\(LSTMCell\\) itself"):
+        common.build("keras", "RNN(LSTMCell)", tiny_spec("1x320/CE-short"))

@@ -23,6 +23,15 @@ def test_train_on_batch_and_the_custom_step_follow_one_trajectory(spec):
     np.testing.assert_allclose(trajectories[1], trajectories[0], rtol=2e-5)
 
 
+def test_rnn_over_lstm_cell_is_the_lstm_layers_model(spec):
+    # The same cell, weights and batch: RNN(LSTMCell) and LSTM differ only in LSTM's fused-kernel attempt
+    # (cuDNN, GPU only), so on a CPU they train alike, and on any device their first loss agrees.
+    workloads = [common.build("keras", name, spec) for name in ("LSTM", "RNN(LSTMCell)")]
+    steps = 1 if keras_impl._keras3.gpu_name() else 3
+    trajectories = [[w.step() for _ in range(steps)] for w in workloads]
+    np.testing.assert_allclose(trajectories[1], trajectories[0], rtol=2e-5)
+
+
 def test_ctc_keeps_the_suites_blank():
     # keras.ops.ctc_loss takes the blank's index: no class permutation, unlike Keras 2 on TensorFlow.
     spec = tiny_spec("4x320/CTC-long")

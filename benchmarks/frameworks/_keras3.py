@@ -122,8 +122,13 @@ def device_peak_bytes():
     return tf.config.experimental.get_memory_info("GPU:0")["peak"]
 
 
-def build_model(spec, cudnn):
-    """The Keras model and (canonical prefix, layer) of every recurrent layer, and the head."""
+def build_model(spec, cudnn, cell_loop=False):
+    """The Keras model and (canonical prefix, layer) of every recurrent layer, and the head.
+
+    cell_loop: ``RNN(LSTMCell)``, Keras' generic recurrent loop over the cell, in place of ``LSTM``. The LSTM
+    layer tries its backend's fused kernel first (cuDNN on a GPU, TensorFlow or PyTorch backend) and falls back
+    to that same loop; the RNN wrapper never tries it, so on a GPU this row is the loop the kernel replaces.
+    """
     layers = keras.layers
     sequences = keras.Input(shape=(spec.time, spec.features), name="inputs")
     inputs, x, mask = [sequences], sequences, None
@@ -137,8 +142,13 @@ def build_model(spec, cudnn):
         top = layer == spec.layers - 1
         # As in Keras 2: a bidirectional top returns sequences and is sliced (its backward final state is
         # not the output at T-1).
-        rnn = layers.LSTM(spec.hidden, recurrent_activation="sigmoid", use_cudnn=True if cudnn else "auto",
-                          return_sequences=not top or spec.loss == "ctc" or spec.bidirectional)
+        return_sequences = not top or spec.loss == "ctc" or spec.bidirectional
+        if cell_loop:
+            rnn = layers.RNN(layers.LSTMCell(spec.hidden, recurrent_activation="sigmoid"),
+                             return_sequences=return_sequences)
+        else:
+            rnn = layers.LSTM(spec.hidden, recurrent_activation="sigmoid", use_cudnn=True if cudnn else "auto",
+                              return_sequences=return_sequences)
         if spec.bidirectional:
             wrapper = layers.Bidirectional(rnn, merge_mode="concat")
             x = wrapper(x, mask=mask)
@@ -306,9 +316,9 @@ def _scalar(value):
     return float(value.detach() if hasattr(value, "detach") else value)
 
 
-def build(spec, batch, weights, cudnn, custom_step, threads, to_keras, from_keras, head_order):
+def build(spec, batch, weights, cudnn, custom_step, threads, to_keras, from_keras, head_order, cell_loop=False):
     """One workload: the model with the canonical weights, trained by train_on_batch or the custom step."""
-    model, recurrent, head = build_model(spec, cudnn)
+    model, recurrent, head = build_model(spec, cudnn, cell_loop)
     order = head_order(spec)
     assignments = []
     for prefix, layer in recurrent:

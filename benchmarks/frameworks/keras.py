@@ -342,11 +342,11 @@ def _keras2_matmul(size):
     return lambda: product([])
 
 
-def _keras3_build(spec, batch, weights, cudnn, custom_step):
+def _keras3_build(spec, batch, weights, cudnn, custom_step, cell_loop=False):
     keras.config.set_floatx(FLOATX)
     keras.config.set_epsilon(EPSILON)
     return _keras3.build(spec, batch, weights, cudnn, custom_step, _session.get("threads", "default"),
-                         to_keras, from_keras, head_order)
+                         to_keras, from_keras, head_order, cell_loop=cell_loop)
 
 
 def lstm(spec, batch, weights):
@@ -362,6 +362,15 @@ def lstm_custom_step(spec, batch, weights):
         raise NotImplementedError("the hand-written step is written for Keras 3's backends; Keras {} trains "
                                   "through train_on_batch (the LSTM row)".format(keras.__version__))
     return _keras3_build(spec, batch, weights, cudnn=False, custom_step=True)
+
+
+def rnn_lstm_cell(spec, batch, weights):
+    """Keras 3's RNN(LSTMCell) (Bidirectional for 4x320), trained with train_on_batch: the generic loop over
+    the cell, which the LSTM layer replaces by cuDNN on a GPU (on a CPU both run this loop)."""
+    if not KERAS3:
+        raise NotImplementedError("in Keras {} the LSTM layer is RNN(LSTMCell) itself (an RNN subclass over "
+                                  "LSTMCell): the LSTM row measures it".format(keras.__version__))
+    return _keras3_build(spec, batch, weights, cudnn=False, custom_step=False, cell_loop=True)
 
 
 def cudnn_lstm(spec, batch, weights):
@@ -390,4 +399,5 @@ IMPLEMENTATIONS = collections.OrderedDict([
     ("LSTM", lstm),
     ("CuDNNLSTM", cudnn_lstm),
     ("LSTM+custom-step", lstm_custom_step),
+    ("RNN(LSTMCell)", rnn_lstm_cell),
 ])
