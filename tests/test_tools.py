@@ -78,6 +78,40 @@ def test_committed_results_give_a_complete_table(machine):
     assert len(metrics) - 2 == timed
 
 
+class _FakeResult(object):
+    """The part of asv's Results that results_table.cells reads: one time_step over two implementations."""
+
+    env_name = "virtualenv-py3.11-keras3.15.1-RNNBENCH_PROFILEsmall-RNNBENCH_STACKkeras-3-jax"
+
+    def __init__(self, values):
+        self.values = values
+
+    def get_all_result_keys(self):
+        return ["bench_keras.TrainingStep.time_step"]
+
+    def get_result_params(self, key):
+        return [["'1x320/CE-short'"], ["'LSTM'", "'RNN(LSTMCell)'"]]
+
+    def get_result_value(self, key, params):
+        return self.values
+
+    def get_result_stats(self, key, params):
+        return [None] * len(self.values)
+
+
+def test_a_later_run_of_some_cells_keeps_the_others_measured_values():
+    # oldest first: a full run, then one of RNN(LSTMCell) only (asv stores LSTM as missing), then a run
+    # that measures LSTM again
+    older, partial, newer = _FakeResult([0.05, None]), _FakeResult([float("nan"), 0.06]), _FakeResult([0.04, None])
+    cells = results_table.cells([older, partial], "TrainingStep.time_step")
+    assert [value for value, _ in cells.values()] == [0.05, 0.06]
+    cells = results_table.cells([older, partial, newer], "TrainingStep.time_step")
+    assert [value for value, _ in cells.values()] == [0.04, 0.06]
+    sources = set()
+    results_table.cells([older, partial], "TrainingStep.time_step", sources)
+    assert sources == {id(older), id(partial)}
+
+
 def test_results_table_refuses_unknown_machines_and_profiles():
     with pytest.raises(SystemExit, match="no results for machine 'no-such-machine'"):
         results_table.load("no-such-machine", "small")

@@ -58,8 +58,10 @@ def _missing(value):
 def cells(result_sets, benchmark, sources=None):
     """{(stack, framework, implementation, scenario): (value, asv's stats)} of every bench_<framework>.<benchmark>,
     in the order the results list them; where several result sets have a cell, the last one's (``load``
-    sorts them oldest first). A None or NaN value is a skip (e.g. cuDNN on a CPU) or a failure. ``sources``,
-    if given, is a set that receives each result set a value was taken from."""
+    sorts them oldest first) that has a value. A None or NaN value is a skip (e.g. cuDNN on a CPU), a failure,
+    or a cell a run left out (``asv run --bench`` with parameters stores the others as missing): it never
+    replaces a measured value. ``sources``, if given, is a set that receives each result set a value was
+    taken from."""
     out = collections.OrderedDict()
     origin = {}
     for result in result_sets:
@@ -73,6 +75,8 @@ def cells(result_sets, benchmark, sources=None):
                 # asv stores parameter values as Python literals ("'nn.LSTM'")
                 name = (_stack(result.env_name), framework, ast.literal_eval(implementation),
                         ast.literal_eval(scenario))
+                if _missing(value) and name in out and not _missing(out[name][0]):
+                    continue
                 out[name] = (value, stat)
                 origin[name] = result
     if sources is not None:
