@@ -37,3 +37,22 @@ def test_tf2_implementations_skip_on_tf1_with_their_reason(monkeypatch):
     monkeypatch.setattr(tfm.tf, "__version__", "1.15.5")
     with pytest.raises(NotImplementedError, match="needs TensorFlow 2"):
         common.build("tensorflow", "BlockLSTM", tiny_spec("1x320/CE-short"))
+
+
+def test_xla_ctc_runs_or_skips_with_the_kernel_xla_lacks():
+    # TF 2.15's tf.nn.ctc_loss (dense labels) uses InplaceAdd, which XLA cannot compile; TF 2.16+ compiles it.
+    spec = tiny_spec("4x320/CTC-long")
+    if tuple(int(part) for part in tf.__version__.split(".")[:2]) < (2, 16):
+        with pytest.raises(NotImplementedError, match=r"cannot compile this step: no XLA_\w+_JIT kernel for .*InplaceAdd"):
+            common.build("tensorflow", "while_loop+XLA", spec)
+    else:
+        assert np.isfinite(common.build("tensorflow", "while_loop+XLA", spec).step())
+
+
+def test_the_studys_lstm_cell_runs_where_tf2_keeps_v1_cells_and_skips_where_not():
+    spec = tiny_spec("4x320/CTC-long")  # the stacked bidirectional layers, written out without contrib
+    if not hasattr(tf.compat.v1.nn, "rnn_cell") or not hasattr(tf.compat.v1.nn.rnn_cell, "LSTMCell"):
+        with pytest.raises(NotImplementedError, match="tf.compat.v1.nn.rnn_cell"):
+            common.build("tensorflow", "LSTMCell", spec)
+    else:
+        assert np.isfinite(common.build("tensorflow", "LSTMCell", spec).step())

@@ -12,6 +12,7 @@ reversed within its length by ``tf.reverse_sequence``, as TF 1.x's TimeReversedF
 CTC: ``tf.nn.ctc_loss`` (TF 2's, which takes the blank's index: 0, the suite's), dense labels with lengths.
 """
 import collections
+import re
 
 import numpy as np
 
@@ -105,6 +106,9 @@ def workload(spec, batch, weights, params, recurrent, to_canonical, describe, ji
     forward = tf.function(loss_of, jit_compile=jit_compile)
     compiled_gradients = tf.function(gradients, jit_compile=jit_compile)
 
+    if jit_compile:
+        _compile_or_skip(compiled_gradients, host)
+
     def forward_backward():
         value, grads = compiled_gradients(*host)
         return float(value)  # the gradients come from the same call, finished with it
@@ -123,6 +127,20 @@ def workload(spec, batch, weights, params, recurrent, to_canonical, describe, ji
     return common.Workload(lambda: float(train(*host)), loss_and_grads, describe,
                            forward=lambda: float(forward(*host)), forward_backward=forward_backward,
                            device_peak_bytes=_device_peak)
+
+
+def _compile_or_skip(function, host):
+    """Run an XLA-compiled function once (it changes no state), so that XLA compiles it here: a graph with an
+    op XLA has no kernel for (tf.nn.ctc_loss's dense path before TF 2.16: InplaceAdd) becomes a skip with
+    that reason, not an error in every step."""
+    try:
+        function(*host)
+    except tf.errors.InvalidArgumentError as error:
+        found = re.search(r"on (XLA_\w+_JIT): (.+?) \(No registered", error.message)
+        if "unsupported operations" not in error.message or not found:
+            raise
+        raise NotImplementedError("XLA on TensorFlow {} cannot compile this step: no {} kernel for {}".format(
+            tf.__version__, found.group(1), found.group(2)))
 
 
 def _device_peak():

@@ -20,7 +20,8 @@ TensorFlow 2 (eager; the step in one tf.function; in _tf2.py) adds what replaced
 (TF 2 keeps the LSTMBlockCell op but not its gradient, so LSTMBlockCell has no TF 2 successor here;
 Keras' LSTM, which tf.keras became, is the keras framework's.)
 The two dynamic_rnn cells are stacked bidirectionally by tf.contrib.rnn.stack_bidirectional_dynamic_rnn
-with ``sequence_length``, the study's helper for 4x320. Every cell is built with forget_bias=0.0, no
+with ``sequence_length``, the study's helper for 4x320 (on TF 2.15, the last TF 2 with v1's cells and without
+contrib, by the same stacking written out over v1's bidirectional_dynamic_rnn). Every cell is built with forget_bias=0.0, no
 peepholes, no clipping, so it computes the canonical LSTM.
 
 Weight layout: TF's cells keep one kernel ((input + hidden) x 4H, gates i, j(=cell), f, o) and one bias
@@ -378,6 +379,25 @@ def matmul(size):
 
 # Recurrent cores.
 
+def _stack_bidirectional(fwd, bwd, x, lengths):
+    """The top layer's outputs of stacked bidirectional dynamic_rnn layers: tf.contrib.rnn's
+    stack_bidirectional_dynamic_rnn (the study's helper) where contrib exists; in TF 2, which dropped contrib
+    but keeps v1's bidirectional_dynamic_rnn, the same stacking written out as that helper does it (each layer's
+    two directions over the previous layer's concatenated outputs)."""
+    try:
+        contrib_rnn = importlib.import_module("tensorflow.contrib.rnn")
+    except ImportError:
+        contrib_rnn = None
+    if contrib_rnn is not None:
+        return contrib_rnn.stack_bidirectional_dynamic_rnn(fwd, bwd, x, sequence_length=lengths, dtype=tf.float32)[0]
+    for layer, (cell_fw, cell_bw) in enumerate(zip(fwd, bwd)):
+        with v1.variable_scope("stack_bidirectional_rnn/cell_{}".format(layer)):
+            (out_fw, out_bw), _ = v1.nn.bidirectional_dynamic_rnn(cell_fw, cell_bw, x, sequence_length=lengths,
+                                                                  dtype=tf.float32)
+        x = tf.concat([out_fw, out_bw], axis=2)
+    return x
+
+
 def _dynamic_rnn_core(spec, weights, make_cell):
     """recurrent() for per-step cells in dynamic_rnn (batch-major, as the study fed them)."""
 
@@ -387,8 +407,7 @@ def _dynamic_rnn_core(spec, weights, make_cell):
         if spec.bidirectional:
             fwd = [cells[p] for p, _, direction, _ in prefixes if direction == "fwd"]
             bwd = [cells[p] for p, _, direction, _ in prefixes if direction == "bwd"]
-            outputs, _, _ = _contrib("stack_bidirectional_dynamic_rnn", "rnn").stack_bidirectional_dynamic_rnn(
-                fwd, bwd, x, sequence_length=lengths, dtype=tf.float32)
+            outputs = _stack_bidirectional(fwd, bwd, x, lengths)
         else:
             cell = cells[prefixes[0][0]] if spec.layers == 1 else v1.nn.rnn_cell.MultiRNNCell(list(cells.values()))
             outputs, _ = v1.nn.dynamic_rnn(cell, x, sequence_length=lengths, dtype=tf.float32)
