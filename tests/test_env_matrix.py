@@ -29,6 +29,17 @@ def test_every_framework_has_a_stack_and_ci_covers_the_legacy_stacks():
     assert {"tensorflow", "lasagne", "keras", "pytorch"} <= ci
 
 
+def test_the_torch_timeline_spans_a_dozen_releases_and_the_bars_keep_the_headline_stacks():
+    stacks = env_matrix.load_stacks()
+    torch = sorted({s["req"]["torch"] for s in stacks if "pytorch" in s["frameworks"]},
+                   key=lambda v: tuple(int(p) for p in v.split(".")))
+    assert len(torch) >= 12 and torch[0] == "1.0.0", torch
+    timeline = env_matrix.timeline_stacks()
+    assert {"torch-1.1", "torch-1.12"} <= timeline
+    # the study's stacks and the newest of each framework are never timeline-only
+    assert not timeline & {"torch-1.0", "torch-1.4-warpctc", "torch-2.13", "tensorflow-1.15", "theano-1.0"}
+
+
 def test_entries_carry_stack_profile_and_backend():
     stacks = env_matrix.load_stacks()
     entries = env_matrix.asv_entries(stacks)
@@ -80,6 +91,7 @@ CASES = [
     (lambda s: s.append(dict(copy.deepcopy(_stack("torch-1.0")(s)), name="torch-1.0-again")),
      "stack 'torch-1.0-again': installs the same as stack 'torch-1.0'"),
     (lambda s: _stack("torch-1.0")(s).pop("req"), "stack 'torch-1.0': missing field 'req'"),
+    (lambda s: _stack("torch-1.0")(s).update(timeline="yes"), "stack 'torch-1.0': 'timeline' must be true or false"),
     (lambda s: s.insert(6, "torch"), "stack #7 is not an object"),
 ]
 

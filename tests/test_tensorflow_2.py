@@ -18,10 +18,24 @@ def one_thread():
     tfm.configure(1)
 
 
-def test_xla_and_the_plain_while_loop_agree_after_training():
+def _version():
+    return tuple(int(part) for part in tf.__version__.split(".")[:2])
+
+
+# Where XLA cannot compile the bidirectional while_loop's gradient: TF 2.3 (a shape argument of
+# StridedSliceGrad it cannot fold to a constant); TF 2.7 and later compile it. (No stack has 2.4 to 2.6.)
+XLA_BIDIRECTIONAL_SKIPS = _version() < (2, 7)
+
+
+@pytest.mark.parametrize("scenario", ["1x320/CE-short", "4x320/CE-long"])
+def test_xla_and_the_plain_while_loop_agree_after_training(scenario):
     # Same parameters (the canonical two biases), same batch, same Adam: one trajectory. (BlockLSTM keeps
     # one summed bias, on which Adam's steps differ, so it is checked by parity only.)
-    spec = tiny_spec("4x320/CE-long")
+    spec = tiny_spec(scenario)
+    if spec.bidirectional and XLA_BIDIRECTIONAL_SKIPS:
+        with pytest.raises(NotImplementedError, match="cannot compile this step: a shape argument of StridedSliceGrad"):
+            common.build("tensorflow", "while_loop+XLA", spec)
+        return
     workloads = [common.build("tensorflow", name, spec) for name in ("while_loop", "while_loop+XLA")]
     trajectories = [[w.step() for _ in range(5)] for w in workloads]
     np.testing.assert_allclose(trajectories[1], trajectories[0], rtol=1e-5)
@@ -42,7 +56,7 @@ def test_tf2_implementations_skip_on_tf1_with_their_reason(monkeypatch):
 def test_xla_ctc_runs_or_skips_with_the_kernel_xla_lacks():
     # TF 2.15's tf.nn.ctc_loss (dense labels) uses InplaceAdd, which XLA cannot compile; TF 2.16+ compiles it.
     spec = tiny_spec("4x320/CTC-long")
-    if tuple(int(part) for part in tf.__version__.split(".")[:2]) < (2, 16):
+    if _version() < (2, 16):
         with pytest.raises(NotImplementedError, match=r"cannot compile this step: no XLA_\w+_JIT kernel for .*InplaceAdd"):
             common.build("tensorflow", "while_loop+XLA", spec)
     else:

@@ -301,6 +301,32 @@ def test_charts_are_drawn_from_the_committed_results(tmp_path):
     assert (tmp_path / "charts" / drawn[0]).read_text().lstrip().startswith("<?xml")
 
 
+def test_timeline_stacks_draw_release_lines_but_no_bars(tmp_path, monkeypatch):
+    drawn = {}
+    monkeypatch.setattr(charts, "step_cells", lambda result_sets: [
+        ("torch-1.10", "pytorch", "nn.LSTM", "1x320/CE-short", 0.2, 0.01, "1.10.2", ""),
+        ("torch-1.9", "pytorch", "nn.LSTM", "1x320/CE-short", 0.3, 0.01, "1.9.1", ""),
+        ("torch-2.13", "pytorch", "nn.LSTM", "1x320/CE-short", 0.05, 0.01, "2.13.0", "")])
+    monkeypatch.setattr(charts, "bar_chart", lambda cells, scenario, *a: drawn.setdefault(scenario, cells))
+    monkeypatch.setattr(charts, "release_chart", lambda cells, framework, *a: drawn.setdefault(framework, cells))
+    charts.draw("box", "small", [], str(tmp_path), timeline={"torch-1.9", "torch-1.10"})
+    assert [c[0] for c in drawn["1x320/CE-short"]] == ["torch-2.13"]
+    assert len(drawn["pytorch"]) == 3
+    # releases in version order, not text order
+    assert sorted(["1.10.2", "1.9.1", "2.13.0", "1.0.0"], key=results_table.version_key) == [
+        "1.0.0", "1.9.1", "1.10.2", "2.13.0"]
+
+
+def test_release_table_orders_one_frameworks_stacks_by_version(capsys):
+    machine = next(m for m in _committed_machines() if m.endswith("-small"))  # where the 2018 stacks ran
+    results_table.main(["--machine", machine, "--profile", "small", "--releases", "pytorch"])
+    rows = [line.split("|")[1].strip() for line in capsys.readouterr().out.splitlines() if line.startswith("| torch")]
+    stacks = list(dict.fromkeys(rows))
+    assert stacks[0] == "torch-1.0" and stacks[-1] == "torch-2.13" and len(stacks) >= 3
+    with pytest.raises(SystemExit, match="unknown framework 'chainer'"):
+        results_table.main(["--machine", machine, "--releases", "chainer"])
+
+
 def test_bar_chart_orders_by_time_and_labels_the_ratio_to_the_fastest(tmp_path):
     cells = [("s-a", "pytorch", "slow", "1x320/CE-short", 0.3, 0.01, "2.0", ""),
              ("s-a", "pytorch", "fast", "1x320/CE-short", 0.1, 0.01, "2.0", "")]

@@ -6,7 +6,8 @@ For every machine in results/ and every size profile it ran (charts are named <m
 
 - ``bars-<scenario>.svg``: the study's bar chart per scenario, one bar per (stack, implementation) with a
   time, ms per step (asv's median; the whisker is the interquartile range), labelled with its ratio to the
-  fastest bar.
+  fastest bar. Stacks marked ``timeline`` in env_matrix/stacks.json are left out: they are releases that
+  fill a framework's history, and dozens of them would bury the comparison of implementations.
 - ``releases-<framework>.svg``: one panel per scenario, x the framework's releases (the stacks that ran it,
   oldest first), y ms per step, one line per implementation (per Keras backend for Keras).
 - ``index.html``: the charts with the machine, the profile and the source commits named; `make publish`
@@ -32,6 +33,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 matplotlib.rcParams["svg.fonttype"] = "none"
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import env_matrix  # noqa: E402
 import export_csv  # noqa: E402
 import results_table  # noqa: E402
 
@@ -40,10 +42,6 @@ SCENARIOS = list(export_csv.STUDY_EXPERIMENTS)
 
 def _slug(text):
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
-
-def _version_key(version):
-    return tuple(int(part) if part.isdigit() else 0 for part in re.split(r"[.+-]", version))
 
 
 def step_cells(result_sets):
@@ -93,10 +91,12 @@ def release_chart(cells, framework, machine, profile, path):
     rows = [c for c in cells if c[1] == framework]
     if not rows:
         return False
-    fig, axes = plt.subplots(1, len(SCENARIOS), figsize=(4.2 * len(SCENARIOS), 4.2), squeeze=False)
+    # x: one point per stack (release), ordered by the framework's version, then by stack name
+    points = sorted({(c[6], c[0]) for c in rows}, key=lambda p: (results_table.version_key(p[0]), p[1]))
+    # a timeline of many releases widens each panel rather than crowding its labels
+    width = max(4.2, 0.28 * len(points) + 1.5)
+    fig, axes = plt.subplots(1, len(SCENARIOS), figsize=(width * len(SCENARIOS), 4.6), squeeze=False)
     for ax, scenario in zip(axes[0], SCENARIOS):
-        # x: one point per stack (release), ordered by the framework's version, then by stack name
-        points = sorted({(c[6], c[0]) for c in rows}, key=lambda p: (_version_key(p[0]), p[1]))
         x_of = {stack: i for i, (_, stack) in enumerate(points)}
         series = collections.defaultdict(list)
         for c in rows:
@@ -106,8 +106,7 @@ def release_chart(cells, framework, machine, profile, path):
             values.sort()
             ax.plot([v[0] for v in values], [v[1] for v in values], marker="o", label=name)
         ax.set_xticks(range(len(points)))
-        ax.set_xticklabels(["{}\n{}".format(version, stack) for version, stack in points], fontsize=7, rotation=30,
-                           ha="right")
+        ax.set_xticklabels(["{} ({})".format(version, stack) for version, stack in points], fontsize=7, rotation=90)
         ax.set_yscale("log")
         ax.set_title(scenario, fontsize=10)
         ax.set_ylabel("ms per step (median)")
@@ -153,14 +152,17 @@ def machine_profiles(results_dir):
     return out
 
 
-def draw(machine, profile, result_sets, out_dir):
-    """Every chart of one machine and profile into out_dir: [(file name, caption)]."""
+def draw(machine, profile, result_sets, out_dir, timeline=None):
+    """Every chart of one machine and profile into out_dir: [(file name, caption)]. ``timeline``: the stacks
+    drawn in the release charts only (default: those marked so in env_matrix/stacks.json)."""
     cells = step_cells(result_sets)
+    timeline = env_matrix.timeline_stacks() if timeline is None else timeline
     prefix = "{}-{}".format(_slug(machine), _slug(profile))
     charts = []
     for scenario in SCENARIOS:
         name = "{}-bars-{}.svg".format(prefix, _slug(scenario))
-        if bar_chart(cells, scenario, machine, profile, os.path.join(out_dir, name)):
+        bars = [c for c in cells if c[0] not in timeline]
+        if bar_chart(bars, scenario, machine, profile, os.path.join(out_dir, name)):
             charts.append((name, "{}: every implementation, ms per step, relative to the fastest".format(scenario)))
     for framework in export_csv.FRAMEWORK_PACKAGES:
         name = "{}-releases-{}.svg".format(prefix, framework)

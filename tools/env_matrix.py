@@ -45,7 +45,7 @@ KERAS_BACKENDS = {"tensorflow": ("tensorflow", "tensorflow-cpu"), "theano": ("th
 PYTEST_PINS = {"3.7": "pytest==7.4.4"}
 DEFAULT_PYTEST = "pytest==9.2.0"
 
-FIELDS = {"name", "python", "frameworks", "req", "pip", "env", "profiles", "ci", "note"}
+FIELDS = {"name", "python", "frameworks", "req", "pip", "env", "profiles", "ci", "timeline", "note"}
 NAME = re.compile(r"^[a-z0-9][a-z0-9.\-]*$")
 PYTHON = re.compile(r"^3\.\d+$")
 EXACT_VERSION = re.compile(r"^\d+(\.\d+)*([a-z]+\d+)?(\.post\d+)?$")
@@ -130,8 +130,9 @@ def _check_stack(stack):
     if not isinstance(profiles, list) or not profiles or len(set(profiles)) != len(profiles) or \
             not set(profiles) <= set(PROFILES):
         raise MatrixError("'profiles' must list distinct profiles from {}".format(", ".join(PROFILES)))
-    if not isinstance(stack.get("ci", False), bool):
-        raise MatrixError("'ci' must be true or false")
+    for flag in ("ci", "timeline"):
+        if not isinstance(stack.get(flag, False), bool):
+            raise MatrixError("'{}' must be true or false".format(flag))
 
 
 def load_stacks(path=STACKS_FILE):
@@ -163,6 +164,11 @@ def load_stacks(path=STACKS_FILE):
             raise MatrixError("{}: {}: installs the same as stack {!r}".format(where, label, identities[identity]))
         identities[identity] = name
     return data["stacks"]
+
+
+def timeline_stacks(path=STACKS_FILE):
+    """Names of the stacks marked timeline: releases that only fill a framework's history."""
+    return {stack["name"] for stack in load_stacks(path) if stack.get("timeline", False)}
 
 
 def asv_entries(stacks):

@@ -3,7 +3,11 @@ as a share of the median, for one machine and profile (per stack and benchmark, 
 a result for it: a run of some benchmarks only, e.g. `--bench StepMetrics`, leaves the others' figures);
 with --metrics, every metric of each cell (benchmarks.metrics, asv's peakmem).
 
-    python tools/results_table.py --machine amd-epyc-2cpu --profile small [--metrics]
+    python tools/results_table.py --machine amd-epyc-2cpu --profile small [--metrics] [--exclude-timeline]
+    python tools/results_table.py --machine amd-epyc-2cpu --releases pytorch
+
+--exclude-timeline leaves out the stacks marked ``timeline`` in env_matrix/stacks.json (releases that fill a
+framework's history); --releases FRAMEWORK gives that framework's rows only, its releases oldest first.
 
 Every figure in the README comes from here, so it can be traced to a results file.
 """
@@ -13,6 +17,7 @@ import collections
 import itertools
 import math
 import os
+import re
 import sys
 
 from asv import results as asv_results
@@ -84,6 +89,21 @@ def cells(result_sets, benchmark, sources=None):
     return out
 
 
+def version_key(version):
+    """Sort key of a release number: "1.10.2" after "1.9.1"."""
+    return tuple(int(part) if part.isdigit() else 0 for part in re.split(r"[.+-]", version))
+
+
+def framework_versions(result_sets, framework, packages):
+    """{stack: the version of ``framework`` it pins} (``packages``: the pip names that provide it)."""
+    out = {}
+    for result in result_sets:
+        version = next((result.params[p] for p in packages if result.params.get(p)), None)
+        if version is not None:
+            out[_stack(result.env_name)] = version
+    return out
+
+
 def _spread(value, stat):
     """IQR / median of a timing, or None without quartiles."""
     if _missing(value) or not stat or stat.get("q_25") is None:
@@ -91,11 +111,14 @@ def _spread(value, stat):
     return (stat["q_75"] - stat["q_25"]) / value
 
 
-def markdown(result_sets, sources=None):
+def markdown(result_sets, sources=None, stacks=None, framework_only=None):
     """Step times: one row per (stack, framework, implementation) whose framework ran in that stack's
-    environment, one column per scenario."""
+    environment, one column per scenario. ``stacks``: the order of the rows' stacks (default: the results'
+    order); ``framework_only``: one framework's rows."""
     table, measured, scenarios, names = {}, set(), [], []
     for (stack, framework, implementation, scenario), (value, stat) in cells(result_sets, STEP, sources).items():
+        if framework_only not in (None, framework):
+            continue
         name = (stack, framework, implementation)
         names += [] if name in names else [name]
         scenarios += [] if scenario in scenarios else [scenario]
@@ -107,6 +130,8 @@ def markdown(result_sets, sources=None):
             table[name, scenario] = "{:.1f} ms ±{:.0f}%".format(value * 1e3, 100 * spread) if spread is not None \
                 else "{:.1f} ms".format(value * 1e3)
     lines = ["| stack | implementation | " + " | ".join(scenarios) + " |", "|---" * (len(scenarios) + 2) + "|"]
+    if stacks is not None:
+        names.sort(key=lambda name: list(stacks).index(name[0]))  # stable: implementations keep their order
     for name in names:
         if name[:2] in measured:  # a framework absent from a stack's environment has no row there
             lines.append("| {} | {} {} | {} |".format(
@@ -138,9 +163,29 @@ def main(argv=None):
     parser.add_argument("--profile", default="small")
     parser.add_argument("--metrics", action="store_true",
                         help="every metric per cell (forward, backward, first step, FLOP/s, peak, memory)")
+    parser.add_argument("--exclude-timeline", action="store_true",
+                        help="leave out the stacks marked timeline in env_matrix/stacks.json")
+    parser.add_argument("--releases", metavar="FRAMEWORK",
+                        help="one framework's step times, its releases oldest first")
     args = parser.parse_args(argv)
     result_sets, sources = load(args.machine, args.profile), set()
-    print(metrics_markdown(result_sets, sources) if args.metrics else markdown(result_sets, sources))
+    if args.releases:
+        import export_csv
+
+        if args.releases not in export_csv.FRAMEWORK_PACKAGES:
+            sys.exit("results_table: unknown framework {!r}; choose from {}".format(
+                args.releases, ", ".join(sorted(export_csv.FRAMEWORK_PACKAGES))))
+        versions = framework_versions(result_sets, args.releases, export_csv.FRAMEWORK_PACKAGES[args.releases])
+        order = sorted(versions, key=lambda stack: (version_key(versions[stack]), stack))
+        result_sets = [r for r in result_sets if _stack(r.env_name) in versions]
+        print(markdown(result_sets, sources, stacks=order, framework_only=args.releases))
+    else:
+        if args.exclude_timeline:
+            import env_matrix
+
+            timeline = env_matrix.timeline_stacks()
+            result_sets = [r for r in result_sets if _stack(r.env_name) not in timeline]
+        print(metrics_markdown(result_sets, sources) if args.metrics else markdown(result_sets, sources))
     for result in result_sets:
         if id(result) in sources:
             print("\ncommit {} · environment {} · median of the samples, ±: interquartile range / median".format(

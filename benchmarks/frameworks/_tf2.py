@@ -102,9 +102,9 @@ def workload(spec, batch, weights, params, recurrent, to_canonical, describe, ji
         optimizer.apply(grads, variables)
         return value
 
-    train = tf.function(train, jit_compile=jit_compile)
-    forward = tf.function(loss_of, jit_compile=jit_compile)
-    compiled_gradients = tf.function(gradients, jit_compile=jit_compile)
+    train = _function(train, jit_compile)
+    forward = _function(loss_of, jit_compile)
+    compiled_gradients = _function(gradients, jit_compile)
 
     if jit_compile:
         _compile_or_skip(compiled_gradients, host)
@@ -129,18 +129,46 @@ def workload(spec, batch, weights, params, recurrent, to_canonical, describe, ji
                            device_peak_bytes=_device_peak)
 
 
+def _function(python_function, jit_compile):
+    """tf.function, compiled by XLA if asked: ``jit_compile`` since TF 2.5, ``experimental_compile`` before."""
+    if not jit_compile:
+        return tf.function(python_function)
+    for keyword in ("jit_compile", "experimental_compile"):
+        try:
+            return tf.function(python_function, **{keyword: True})
+        except TypeError:  # an older TensorFlow: no such keyword
+            continue
+    raise NotImplementedError("TensorFlow {} cannot compile a tf.function with XLA (tf.function has neither "
+                              "jit_compile nor experimental_compile)".format(tf.__version__))
+
+
 def _compile_or_skip(function, host):
-    """Run an XLA-compiled function once (it changes no state), so that XLA compiles it here: a graph with an
-    op XLA has no kernel for (tf.nn.ctc_loss's dense path before TF 2.16: InplaceAdd) becomes a skip with
-    that reason, not an error in every step."""
+    """Run an XLA-compiled function once (it changes no state), so that XLA compiles it here: a graph XLA
+    cannot compile becomes a skip with the reason, not an error in every step. Two such limits are known:
+    an op with no XLA kernel (tf.nn.ctc_loss's dense path before TF 2.16: InplaceAdd), and a shape argument
+    XLA cannot fold to a constant (seen on TF 2.3: StridedSliceGrad in the bidirectional while_loop's
+    gradient)."""
     try:
         function(*host)
     except tf.errors.InvalidArgumentError as error:
+        # "... unsupported operations ... on XLA_CPU_JIT: InplaceAdd (No registered ...)" (TF 2.7 and later),
+        # "... unsupported op: No registered 'InplaceAdd' OpKernel for XLA_CPU_JIT devices ..." (TF 2.3)
         found = re.search(r"on (XLA_\w+_JIT): (.+?) \(No registered", error.message)
-        if "unsupported operations" not in error.message or not found:
-            raise
-        raise NotImplementedError("XLA on TensorFlow {} cannot compile this step: no {} kernel for {}".format(
-            tf.__version__, found.group(1), found.group(2)))
+        older = re.search(r"unsupported op: No registered '(\w+)' OpKernel for (XLA_\w+_JIT) devices", error.message)
+        if "unsupported operations" in error.message and found:
+            device, ops = found.group(1), found.group(2)
+        elif older:
+            device, ops = older.group(2), older.group(1)
+        else:
+            device = ops = None
+        if ops is not None:
+            raise NotImplementedError("XLA on TensorFlow {} cannot compile this step: no {} kernel for {}".format(
+                tf.__version__, device, ops))
+        node = re.search(r"\{\{node ([^}]+)\}\}", error.message)
+        if "evaluated to concrete values at compile time" in error.message and node:
+            raise NotImplementedError("XLA on TensorFlow {} cannot compile this step: a shape argument of {} is "
+                                      "not a compile-time constant".format(tf.__version__, node.group(1).split("/")[-1]))
+        raise
 
 
 def _device_peak():
