@@ -164,6 +164,19 @@ def test_matrix_run_lists_each_entry_of_a_profile_with_its_own_environment_folde
     assert "RNNBENCH_STACKtorch-2.13" in only[0] and os.path.dirname(only[1]) == os.path.join(ROOT, ".asv", "env")
 
 
+def test_make_run_leaves_the_timeline_to_make_matrix(capsys):
+    # `make run` holds every environment it runs at once: by default, only the headline stacks
+    asv_envs.main(["--profile", "small"])
+    headline = capsys.readouterr().out.split()
+    asv_envs.main(["--profile", "small", "--include-timeline"])
+    everything = capsys.readouterr().out.split()
+    assert not any(name.endswith("RNNBENCH_STACKtorch-1.12") for name in headline)
+    assert any(name.endswith("RNNBENCH_STACKtorch-1.12") for name in everything)
+    assert any(name.endswith("RNNBENCH_STACKtorch-2.13") for name in headline)
+    asv_envs.main(["--profile", "small", "--stack", "torch-1.12"])  # named, a timeline stack runs
+    assert capsys.readouterr().out.split()[0].endswith("RNNBENCH_STACKtorch-1.12")
+
+
 def test_matrix_run_refuses_an_unknown_stack_or_profile():
     with pytest.raises(SystemExit, match="no asv.conf.json entry runs stack 'torch-0.1' at profile 'small'"):
         matrix_run.entries("small", ["torch-0.1"])
@@ -175,7 +188,9 @@ def test_matrix_run_resumes_through_skip_existing_and_passes_asv_arguments():
     command = matrix_run.asv_run_command("env-a", "box-small", ["--bench", "TrainingStep"])
     assert command[1:4] == ["-m", "asv", "run"]
     assert "--skip-existing" in command and command[command.index("-E") + 1] == "env-a"
-    assert command[-2:] == ["--bench", "TrainingStep"]
+    assert command[-3:] == ["HEAD^!", "--bench", "TrainingStep"]  # the checked-out commit, not main's head
+    command = matrix_run.asv_run_command("env-a", "box-small", ["ebb8aee^!", "--bench", "TrainingStep"])
+    assert "HEAD^!" not in command and command[-3:] == ["ebb8aee^!", "--bench", "TrainingStep"]
 
 
 def test_matrix_run_prunes_only_inside_the_environment_folder(tmp_path):

@@ -5,8 +5,8 @@
 
 A whole matrix of framework releases does not fit on a small disk at once (a torch, TensorFlow or JAX
 environment takes 1 to 6 GB). So, for each asv environment of the profile (each stack, in
-env_matrix/stacks.json's order), this runs ``asv run -E <entry> --skip-existing --record-samples`` at the checked-out
-commit, then deletes that environment's directory under .asv/env. asv saves each entry's results as it
+env_matrix/stacks.json's order), this runs ``asv run -E <entry> --skip-existing --record-samples HEAD^!`` (the
+checked-out commit, unless the asv arguments name commits), then deletes that environment's directory under .asv/env. asv saves each entry's results as it
 goes; because of ``--skip-existing``, running the same command again skips every benchmark that already
 has a result (or a failure) at this commit, so a stopped run resumes where it stopped, and a finished
 entry costs only its environment's rebuild. pip's own cache is left alone, so a rebuild downloads nothing.
@@ -49,10 +49,19 @@ def env_root(conf):
     return os.path.join(ROOT, conf.env_dir)
 
 
+def _names_commits(asv_args):
+    """Whether asv's arguments name the commits to run (a range such as ``abc123^!`` or ``a..b``, or one of
+    asv's words for a set of commits)."""
+    return any("^!" in arg or ".." in arg or arg in ("ALL", "EXISTING", "NEW", "HASHFILE") for arg in asv_args)
+
+
 def asv_run_command(env_name, machine, asv_args=()):
-    # --record-samples: every sample is kept, for the comparisons' significance tests and the study's CSV
+    # --record-samples: every sample is kept, for the comparisons' significance tests and the study's CSV.
+    # HEAD^!: asv's default is the newest commit of asv.conf.json's branches (main), while the benchmarks it
+    # imports are this checkout's; naming the checked-out commit keeps the two the same on any branch.
+    commits = [] if _names_commits(asv_args) else ["HEAD^!"]
     return [sys.executable, "-m", "asv", "run", "--machine", machine, "--show-stderr", "--skip-existing",
-            "--record-samples", "-E", env_name] + list(asv_args)
+            "--record-samples", "-E", env_name] + commits + list(asv_args)
 
 
 def prune(env_dir, env_root):
