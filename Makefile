@@ -80,14 +80,13 @@ harness-check: $(VENV)/.installed
 preview: $(VENV)/.installed
 	$(ASV) preview
 
-# The project's tests, then each CI stack's tests inside an environment with that stack's exact pins
-# (.venv-stacks/NAME, built by tools/env_matrix.py from env_matrix/stacks.json).
+# The project's tests, and each CI stack's tests inside an environment with that stack's exact pins
+# (.venv-stacks/NAME, built by tools/env_matrix.py from env_matrix/stacks.json): TEST_JOBS of them at once
+# (tools/run_tests.py), each one's log printed whole when it ends, then a summary.
+TEST_JOBS ?= 2
 test: $(VENV)/.installed $(COMPARE_VENV)/.installed chromium
 	$(PY) tools/env_matrix.py check
-	$(PY) -m pytest -p no:cacheprovider tests
-	@for stack in $$($(PY) tools/env_matrix.py list --ci); do \
-		$(PY) tools/env_matrix.py test $$stack || exit 1; \
-	done
+	$(PY) tools/run_tests.py --jobs $(TEST_JOBS)
 
 # Debian's Chromium, for tests/test_dashboard.py (headless, over html/ on localhost); installed where missing.
 chromium:

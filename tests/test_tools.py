@@ -350,3 +350,28 @@ def test_bar_chart_orders_by_time_and_labels_the_ratio_to_the_fastest(tmp_path):
     svg = path.read_text()
     assert "x3.0" in svg and "x1.0" in svg  # matplotlib keeps text as text in its SVGs (svg.fonttype none)
     assert not charts.bar_chart(cells, "4x320/CTC-long", "box", "small", str(tmp_path / "none.svg"))
+
+
+import run_tests  # noqa: E402
+
+
+def test_run_tests_sums_every_job_and_fails_if_one_fails(tmp_path, monkeypatch, capsys):
+    # Two stand-in jobs at once: one passes, one fails; both logs are printed whole, and the totals add up.
+    scripts = {"good": "print('3 passed, 1 skipped in 0.1s')",
+               "bad": "print('x'); print('1 failed, 2 passed in 0.2s'); raise SystemExit(1)"}
+    monkeypatch.setattr(run_tests, "command", lambda job: [sys.executable, "-c", scripts[job]])
+    monkeypatch.setattr(run_tests, "LOG_DIR", str(tmp_path))
+    monkeypatch.setattr(run_tests, "POLL_S", 0.05)
+    assert run_tests.run(["good", "bad"], parallel=2) == 1
+    out = capsys.readouterr().out
+    assert "===== good: passed (exit 0)" in out and "===== bad: FAILED (exit 1)" in out
+    assert "run_tests: failed: bad" in out
+    assert out.rstrip().splitlines()[-1] == "tests: 5 passed, 1 failed, 1 skipped"
+    assert run_tests.run(["good"], parallel=1) == 0
+
+
+def test_run_tests_reads_pytest_closing_lines():
+    assert run_tests.pytest_counts("...\n== 2 failed, 10 passed, 3 skipped, 1 error in 12.5s ==\n") == \
+        {"passed": 10, "failed": 2, "errors": 1, "skipped": 3}
+    # a job that died before pytest reported (e.g. its environment failed to build) counts nothing
+    assert run_tests.pytest_counts("pip: error\n") == {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}

@@ -313,10 +313,24 @@ def _value(variable):
     return variable.get_value() if hasattr(variable, "get_value") else variable.value
 
 
+def _nnx_module():
+    """flax.nnx with its recurrent layers, or NotImplementedError naming what this Flax lacks (NNX left
+    flax.experimental in 0.9; nnx.RNN and nnx.Bidirectional came later still)."""
+    flax = _flax()
+    try:
+        from flax import nnx
+    except ImportError:
+        raise NotImplementedError("Flax {} has no flax.nnx".format(flax.__version__))
+    missing = [name for name in ("RNN", "Bidirectional") if not hasattr(nnx, name)]
+    if missing:
+        raise NotImplementedError("Flax {} has no {}".format(
+            flax.__version__, " or ".join("nnx." + name for name in missing)))
+    return nnx
+
+
 def _nnx(cell_name):
     def factory(spec, batch, weights):
-        _flax()
-        from flax import nnx
+        nnx = _nnx_module()
 
         cell_class = getattr(nnx, cell_name)
         rngs = nnx.Rngs(0)
