@@ -31,6 +31,9 @@ from . import common, flops, scenarios
 
 MARKER = "RNNBENCH_METRICS "  # prefixes the child's result line: frameworks print to stdout too
 QUICK_VAR = "RNNBENCH_METRICS_QUICK"  # "1": one sample per phase (tests, asv --quick dry runs), not for results
+# Comma-separated scenario names: setup_cache measures only their cells, and the others skip with that reason
+# (a look at one scenario, or a smoke run, without every cell's process). Unset: every scenario.
+SCENARIOS_VAR = "RNNBENCH_METRICS_SCENARIOS"
 MIN_SAMPLES = 5
 MAX_SAMPLES = 50
 SAMPLE_BUDGET_S = 10.0        # per phase, once MIN_SAMPLES are taken
@@ -150,12 +153,29 @@ def measure_framework(framework, scenario_names, implementations, profile, timeo
         common.framework_module(framework)
     except NotImplementedError as reason:
         return {"skipped": str(reason)}
+    chosen = selected_scenarios(scenario_names)
     cache = {"peak": _isolated(["peak", framework], timeout), "cells": {}}
     for scenario in scenario_names:
         for implementation in implementations:
-            cache["cells"][cell_key(scenario, implementation)] = _isolated(
-                ["cell", framework, implementation, scenario, "--profile", profile], timeout)
+            if scenario in chosen:
+                cell = _isolated(["cell", framework, implementation, scenario, "--profile", profile], timeout)
+            else:
+                cell = {"skipped": "not measured in this run: {}={}".format(SCENARIOS_VAR, os.environ[SCENARIOS_VAR])}
+            cache["cells"][cell_key(scenario, implementation)] = cell
     return cache
+
+
+def selected_scenarios(scenario_names):
+    """The scenarios RNNBENCH_METRICS_SCENARIOS names (all when unset); an unknown name is an error."""
+    value = os.environ.get(SCENARIOS_VAR, "").strip()
+    if not value:
+        return list(scenario_names)
+    chosen = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in scenario_names]
+    if unknown:
+        raise ValueError("{}={!r}: unknown scenario {}; choose from {}".format(
+            SCENARIOS_VAR, value, ", ".join(unknown), ", ".join(scenario_names)))
+    return chosen
 
 
 def cell_key(scenario, implementation):

@@ -21,7 +21,9 @@ def _asv(*args, timeout=1500):
     # asv builds its environments with the python3.11 that runs the tests.
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.path.dirname(os.path.realpath(sys.executable)) \
         + os.pathsep + env["PATH"]
-    env["RNNBENCH_METRICS_QUICK"] = "1"  # a smoke run: one sample per phase in StepMetrics' setup_cache
+    # A smoke run: StepMetrics' setup_cache takes one sample per phase, of the smallest scenario's cells only.
+    env["RNNBENCH_METRICS_QUICK"] = "1"
+    env["RNNBENCH_METRICS_SCENARIOS"] = "1x320/CE-short"
     out = subprocess.run(ASV + list(args), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          universal_newlines=True, timeout=timeout)
     return out.returncode, out.stdout
@@ -59,11 +61,14 @@ def test_quick_dry_run_of_the_pytorch_benchmarks_on_the_small_profile(tmp_path):
     machine = ["--machine", "rnnbench-test"]
     code, out = _asv("machine", "--yes", *machine)
     assert code == 0, out
-    # Every PyTorch benchmark at every parameter, except StepMetrics' track methods, which only read the cache
-    # that setup_cache fills for every cell (each would be one more process importing torch: minutes in all),
-    # taken for one cell. The other frameworks are not installed in this environment: their benchmarks only
-    # skip, and test_implementations covers that skip.
-    selection = ["--bench", r"^bench_pytorch\.(?!StepMetrics\.)",
+    # Every PyTorch benchmark of the smallest scenario, for every implementation, and the Runtime records
+    # (the other scenarios run the same harness at larger sizes, and test_implementations runs every scenario's
+    # code at tiny sizes); StepMetrics' track methods, which only read the cache that setup_cache fills, for
+    # one cell (each would be one more process importing torch). The other frameworks are not installed in
+    # this environment: their benchmarks only skip, and test_implementations covers that skip.
+    # (asv takes a whole benchmark when its bare name matches, so each regex names its parameters.)
+    selection = ["--bench", r"^bench_pytorch\.TrainingStep\.\w+\('1x320/CE-short'",
+                 "--bench", r"^bench_pytorch\.Runtime\.",
                  "--bench", r"^bench_pytorch\.StepMetrics\.\w+\('1x320/CE-short', 'nn\.LSTM'\)"]
     code, out = _asv("run", "--config", str(config), "--quick", "--dry-run", "--show-stderr", "-E", env_name,
                      *selection, *machine)
@@ -73,5 +78,7 @@ def test_quick_dry_run_of_the_pytorch_benchmarks_on_the_small_profile(tmp_path):
     assert "failed" not in out.lower(), out
     # cuDNN has no CPU kernel: asv shows it as skipped (n/a), never as a time.
     assert "n/a" in out
-    for metric in ("StepMetrics.track_gflops", "StepMetrics.track_first_step", "TrainingStep.peakmem_step"):
+    for metric in ("StepMetrics.track_gflops", "StepMetrics.track_first_step", "TrainingStep.peakmem_step",
+                   "Runtime.track_threads"):
         assert "bench_pytorch." + metric in out
+    assert "4x320" not in out  # the selection held

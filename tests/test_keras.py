@@ -1,7 +1,8 @@
 """Keras-specific checks: the weight mapping to Keras' layout, the length mask and Bidirectional's
 reversal within each length, the CTC blank mapping, the CuDNNLSTM skip reasons and the thread set-up.
 The generic checks (parity in every scenario, training, CTC lengths, NaN) are in test_implementations.py.
-Run under KERAS_BACKEND=tensorflow or theano; backend-specific tests skip on the other backend.
+Run under KERAS_BACKEND=tensorflow or theano, and on tf.keras (Keras 2.4 to 2.15); tests specific to one
+skip on the others.
 """
 import importlib
 import sys
@@ -23,6 +24,9 @@ def _backend():
 
 
 tensorflow_only = pytest.mark.skipif(_backend() != "tensorflow", reason="TensorFlow backend only")
+# Keras 2.4 to 2.15: tf.keras on eager TensorFlow 2 (no CuDNNLSTM layer, no sessions)
+tf_keras_only = pytest.mark.skipif(not keras_impl.TF_KERAS, reason="tf.keras (Keras 2.4 to 2.15) only")
+graph_keras_only = pytest.mark.skipif(keras_impl.TF_KERAS, reason="multi-backend Keras 2 (2.1.6 to 2.3.1) only")
 theano_only = pytest.mark.skipif(_backend() != "theano", reason="Theano backend only")
 
 
@@ -162,7 +166,24 @@ def test_theano_ctc_is_the_suites_ctc_and_keras_theano_ctc_is_not():
     assert not np.allclose(keras_cost, expected, rtol=1e-2)
 
 
+@tf_keras_only
+def test_tf_keras_has_no_cudnn_row_its_lstm_is_cudnn_on_a_gpu():
+    for scenario in ("1x320/CE-short", "4x320/CTC-long"):
+        with pytest.raises(NotImplementedError, match=r"has no CuDNNLSTM layer: its LSTM layer runs cuDNN itself"):
+            common.build("keras", "CuDNNLSTM", tiny_spec(scenario))
+
+
+@tf_keras_only
+def test_tf_keras_pins_tensorflow_2s_own_thread_pools():
+    import tensorflow as tf
+
+    assert keras_impl.configure(1) == 1
+    assert tf.config.threading.get_intra_op_parallelism_threads() == 1
+    assert tf.config.threading.get_inter_op_parallelism_threads() == 1
+
+
 @tensorflow_only
+@graph_keras_only
 def test_cudnn_lstm_never_runs_ctc():
     with pytest.raises(NotImplementedError, match="CuDNNLSTM cannot mask variable-length sequences"):
         common.build("keras", "CuDNNLSTM", tiny_spec("4x320/CTC-long"))
@@ -175,6 +196,7 @@ def test_cudnn_lstm_is_skipped_on_theano_with_its_reason(spec):
 
 
 @tensorflow_only
+@graph_keras_only
 def test_cudnn_lstm_is_skipped_without_a_gpu_with_its_reason():
     if keras_impl._gpu_names():
         pytest.skip("this machine has a GPU")
@@ -183,6 +205,7 @@ def test_cudnn_lstm_is_skipped_without_a_gpu_with_its_reason():
 
 
 @tensorflow_only
+@graph_keras_only
 def test_cudnn_lstm_matches_lstm_on_a_gpu():
     if not keras_impl._gpu_names():
         pytest.skip("no GPU: CuDNNLSTM cannot run here")
@@ -194,6 +217,7 @@ def test_cudnn_lstm_matches_lstm_on_a_gpu():
 
 
 @tensorflow_only
+@graph_keras_only
 def test_tensorflow_session_uses_the_configured_threads():
     import tensorflow as tf
 
@@ -246,5 +270,6 @@ def test_the_custom_step_is_keras_3_only():
 
 def test_rnn_over_lstm_cell_is_keras_3_only():
     # Keras 2's LSTM layer is RNN(LSTMCell) itself: a second row would time the same layer twice
-    with pytest.raises(NotImplementedError, match="LSTM layer is RNN\\(LSTMCell\\) itself"):
+    reason = "row is written for Keras 3" if keras_impl.TF_KERAS else "LSTM layer is RNN\\(LSTMCell\\) itself"
+    with pytest.raises(NotImplementedError, match=reason):
         common.build("keras", "RNN(LSTMCell)", tiny_spec("1x320/CE-short"))

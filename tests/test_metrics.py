@@ -62,6 +62,17 @@ def test_cells_run_in_their_own_processes_and_skips_keep_their_reason():
         metrics.cell_of(cache, "4x320/CE-long", "nn.LSTM")
 
 
+def test_a_run_can_measure_some_scenarios_only_and_the_others_skip(monkeypatch):
+    monkeypatch.setenv(metrics.SCENARIOS_VAR, "1x320/CE-short")
+    cache = metrics.measure_framework("pytorch", ["1x320/CE-short", "4x320/CE-long"], ["nn.LSTM"], "small")
+    assert metrics.cell_of(cache, "1x320/CE-short", "nn.LSTM")["gflops"] > 0
+    with pytest.raises(NotImplementedError, match="not measured in this run: RNNBENCH_METRICS_SCENARIOS=1x320/CE-short"):
+        metrics.cell_of(cache, "4x320/CE-long", "nn.LSTM")
+    monkeypatch.setenv(metrics.SCENARIOS_VAR, "1x320/CE-short,5x320/CE-huge")
+    with pytest.raises(ValueError, match="unknown scenario 5x320/CE-huge; choose from 1x320/CE-short, 4x320/CE-long"):
+        metrics.measure_framework("pytorch", ["1x320/CE-short", "4x320/CE-long"], ["nn.LSTM"], "small")
+
+
 def test_a_framework_missing_from_the_environment_skips_every_cell(monkeypatch):
     module = common.framework_module("pytorch", require=False)
 

@@ -33,9 +33,10 @@ if keras is not None:
     from keras import ops
 
     BACKEND = keras.backend.backend()
+    KERAS_VERSION = tuple(int(part) for part in keras.__version__.split(".")[:2])
     _Layer = keras.layers.Layer
 else:
-    ops = BACKEND = None
+    ops = BACKEND = KERAS_VERSION = None
     _Layer = object
 
 
@@ -147,8 +148,9 @@ def build_model(spec, cudnn, cell_loop=False):
             rnn = layers.RNN(layers.LSTMCell(spec.hidden, recurrent_activation="sigmoid"),
                              return_sequences=return_sequences)
         else:
-            rnn = layers.LSTM(spec.hidden, recurrent_activation="sigmoid", use_cudnn=True if cudnn else "auto",
-                              return_sequences=return_sequences)
+            # use_cudnn exists from Keras 3.1 on; left out, the layer does what use_cudnn="auto" does
+            options = {"use_cudnn": True} if cudnn else {}
+            rnn = layers.LSTM(spec.hidden, recurrent_activation="sigmoid", return_sequences=return_sequences, **options)
         if spec.bidirectional:
             wrapper = layers.Bidirectional(rnn, merge_mode="concat")
             x = wrapper(x, mask=mask)
@@ -343,10 +345,19 @@ def build(spec, batch, weights, cudnn, custom_step, threads, to_keras, from_kera
         # the hand-written gradients, for the phases and the parity check; its optimizer is never applied
         steps = _Steps(model, loss, keras.optimizers.Adam(learning_rate=LEARNING_RATE), live_variables=True)
 
+        # Keras 3.15 resets the model's metrics, its loss tracker among them, at the start of train_on_batch and
+        # test_on_batch, so they return this batch's loss. Before 3.15 they returned the running mean since
+        # compile; for those the reset is made here: the same work, and the loss the step must check.
+        reset = KERAS_VERSION < (3, 15)
+
         def step():
+            if reset:
+                model.reset_metrics()
             return float(np.ravel(model.train_on_batch(x, y))[0])
 
         def forward():
+            if reset:
+                model.reset_metrics()
             return float(np.ravel(model.test_on_batch(x, y))[0])
 
     positions = {variable.path: k for k, variable in enumerate(steps.variables)}

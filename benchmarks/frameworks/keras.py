@@ -1,6 +1,7 @@
 """Keras implementations, each a short factory (spec, batch, weights) -> common.Workload, for multi-backend
-Keras 2 (2.1.6 to 2.3.1, on TensorFlow 1.x or Theano) and Keras 3 (on TensorFlow, JAX or PyTorch: the
-model and steps live in _keras3.py). The backend is chosen by KERAS_BACKEND (the asv matrix sets it; unset
+Keras 2 (2.1.6 to 2.3.1, on TensorFlow 1.x or Theano), tf.keras (Keras 2.4 to 2.15, TensorFlow 2 only: the
+same model, trained by the same train_on_batch, its phases through GradientTape) and Keras 3 (on
+TensorFlow, JAX or PyTorch: the model and steps live in _keras3.py). The backend is chosen by KERAS_BACKEND (the asv matrix sets it; unset
 means tensorflow, pinned in this process so that a stray ~/.keras/keras.json cannot pick another one).
 One module for both, so that each benchmark name follows Keras from 2.1.6 to 3.x.
 
@@ -60,6 +61,8 @@ try:
     import keras
 
     KERAS3 = int(keras.__version__.split(".")[0]) >= 3
+    # Keras 2.4 to 2.15 are tf.keras: eager TensorFlow 2, no sessions, no graph-mode K.function.
+    TF_KERAS = not KERAS3 and tuple(int(part) for part in keras.__version__.split(".")[:2]) >= (2, 4)
     if KERAS3:
         from . import _keras3
         K = None
@@ -69,7 +72,7 @@ except Exception as error:  # noqa: B902 - asv imports every module at discovery
     # ImportError / NotImplementedError: keras or its backend is missing; ValueError: Keras does not know
     # the backend's name; RuntimeError: theano was imported before _theano could set its flags.
     keras = K = None
-    KERAS3 = False
+    KERAS3 = TF_KERAS = False
     _import_error = "{}: {}".format(type(error).__name__, error)
 
 if keras is not None and not KERAS3:
@@ -148,6 +151,11 @@ def configure(threads):
         return _session["threads"]
     if K.backend() == "theano":
         return _theano.configure(threads)
+    if TF_KERAS:  # TensorFlow 2's own pools, as the tensorflow framework module sets them
+        from . import tensorflow as tensorflow_framework
+
+        _session["threads"] = tensorflow_framework.configure(threads)
+        return _session["threads"]
     import tensorflow as tf
 
     tf1 = getattr(getattr(tf, "compat", None), "v1", tf)  # tf.compat.v1 from 1.13 on: no deprecation noise
@@ -166,7 +174,7 @@ def _gpu_names():
 
 
 def _describe(cudnn):
-    if cudnn:
+    if cudnn or (TF_KERAS and _gpu_names()):  # tf.keras places the model on the GPU by itself
         return "cuda ({}; keras {} on tensorflow)".format(_gpu_names()[0], keras.__version__)
     if K.backend() == "theano":
         import theano
@@ -259,7 +267,9 @@ def _model(spec, cudnn):
         outputs = CTCCost(name="ctc")([head(x), labels, input_lengths, label_lengths])
         loss = lambda y_true, y_pred: y_pred  # noqa: E731 - the per-sample CTC cost is the loss
     model = keras.models.Model(inputs=inputs, outputs=outputs)
-    model.compile(optimizer=keras.optimizers.Adam(lr=LEARNING_RATE), loss=loss)
+    # Keras 2.1.6 knows only ``lr``; tf.keras' newer optimizers (2.11 on) only ``learning_rate``.
+    adam = keras.optimizers.Adam(learning_rate=LEARNING_RATE) if TF_KERAS else keras.optimizers.Adam(lr=LEARNING_RATE)
+    model.compile(optimizer=adam, loss=loss)
     return model, recurrent, head
 
 
@@ -287,25 +297,16 @@ def _build(spec, batch, weights, cudnn):
         x = [batch.inputs, batch.input_lengths.reshape(-1, 1).astype(np.int32), ctc_labels(spec, batch),
              batch.target_lengths.reshape(-1, 1).astype(np.int32)]
         y = np.zeros((spec.batch, 1), dtype=np.float32)  # unused: the loss is the CTC layer's output
-    model._make_train_function()  # what train_on_batch compiles on first use: built here, not in step()
     variables = [v for v, _ in assignments]
 
     def step():
         return float(model.train_on_batch(x, y))
 
-    compiled = {}  # phase -> K.function, compiled on first use
-
-    def run_phase(with_grads):
-        # The compiled loss (model.total_loss, with Keras' sample weights of 1) and, with_grads, its
-        # gradients, fed what train_on_batch feeds, without the optimizer's updates. K.function fetches
-        # what it computes, so the gradients come back to the host (on a CPU: a copy of the weights' size).
-        dynamic = model.uses_learning_phase and not isinstance(K.learning_phase(), int)
-        if with_grads not in compiled:
-            feeds = model._feed_inputs + model._feed_targets + model._feed_sample_weights
-            outputs = [model.total_loss] + (K.gradients(model.total_loss, variables) if with_grads else [])
-            compiled[with_grads] = K.function(feeds + ([K.learning_phase()] if dynamic else []), outputs)
-        xs, ys, sample_weights = model._standardize_user_data(x, y)
-        return compiled[with_grads](xs + ys + sample_weights + ([1] if dynamic else []))
+    if TF_KERAS:
+        run_phase = _tf_keras_phases(model, variables, x, y)
+    else:
+        model._make_train_function()  # what train_on_batch compiles on first use: built here, not in step()
+        run_phase = _graph_phases(model, variables, x, y)
 
     def loss_and_grads():
         values = run_phase(with_grads=True)
@@ -326,9 +327,50 @@ def _build(spec, batch, weights, cudnn):
                            forward_backward=lambda: float(run_phase(with_grads=True)[0]))
 
 
+def _graph_phases(model, variables, x, y):
+    """Multi-backend Keras 2: run_phase(with_grads) -> [loss] (+ gradients), through K.function.
+
+    The compiled loss (model.total_loss, with Keras' sample weights of 1) and, with_grads, its gradients, fed
+    what train_on_batch feeds, without the optimizer's updates. K.function fetches what it computes, so the
+    gradients come back to the host (on a CPU: a copy of the weights' size)."""
+    compiled = {}  # phase -> K.function, compiled on first use
+
+    def run_phase(with_grads):
+        dynamic = model.uses_learning_phase and not isinstance(K.learning_phase(), int)
+        if with_grads not in compiled:
+            feeds = model._feed_inputs + model._feed_targets + model._feed_sample_weights
+            outputs = [model.total_loss] + (K.gradients(model.total_loss, variables) if with_grads else [])
+            compiled[with_grads] = K.function(feeds + ([K.learning_phase()] if dynamic else []), outputs)
+        xs, ys, sample_weights = model._standardize_user_data(x, y)
+        return compiled[with_grads](xs + ys + sample_weights + ([1] if dynamic else []))
+    return run_phase
+
+
+def _tf_keras_phases(model, variables, x, y):
+    """tf.keras: run_phase(with_grads) -> [loss] (+ gradients), each a tf.function (traced on first use, as
+    train_on_batch's own) of the model in training mode and its compiled loss, the gradients by GradientTape,
+    fed the same host arrays as train_on_batch."""
+    import tensorflow as tf
+
+    def loss_of(x, y):
+        return model.compiled_loss(y, model(x, training=True), regularization_losses=model.losses)
+
+    def loss_and_gradients(x, y):
+        with tf.GradientTape() as tape:
+            loss = loss_of(x, y)
+        return [loss] + tape.gradient(loss, variables)
+
+    phases = {False: tf.function(lambda x, y: [loss_of(x, y)]), True: tf.function(loss_and_gradients)}
+    return lambda with_grads: phases[with_grads](x, y)
+
+
 def matmul(size):
     if KERAS3:
         return _keras3.matmul(size)
+    if TF_KERAS:  # TensorFlow's own peak reference: tf.keras' backend has no graph-mode K.function
+        from . import tensorflow as tensorflow_framework
+
+        return tensorflow_framework.matmul(size)
     return _keras2_matmul(size)
 
 
@@ -367,6 +409,9 @@ def lstm_custom_step(spec, batch, weights):
 def rnn_lstm_cell(spec, batch, weights):
     """Keras 3's RNN(LSTMCell) (Bidirectional for 4x320), trained with train_on_batch: the generic loop over
     the cell, which the LSTM layer replaces by cuDNN on a GPU (on a CPU both run this loop)."""
+    if TF_KERAS:
+        raise NotImplementedError("the RNN(LSTMCell) row is written for Keras 3; on tf.keras (Keras {}) the LSTM "
+                                  "row is measured".format(keras.__version__))
     if not KERAS3:
         raise NotImplementedError("in Keras {} the LSTM layer is RNN(LSTMCell) itself (an RNN subclass over "
                                   "LSTMCell): the LSTM row measures it".format(keras.__version__))
@@ -379,10 +424,17 @@ def cudnn_lstm(spec, batch, weights):
     if KERAS3:
         if _keras3.BACKEND == "jax":
             raise NotImplementedError("Keras 3 has no cuDNN LSTM on its JAX backend")
+        import inspect
+
+        if "use_cudnn" not in inspect.signature(keras.layers.LSTM.__init__).parameters:
+            raise NotImplementedError("Keras {}'s LSTM has no use_cudnn (Keras 3.1 added it)".format(keras.__version__))
         if not _keras3.gpu_name():
             raise NotImplementedError("LSTM(use_cudnn=True) needs a CUDA GPU with cuDNN; this machine has none "
                                       "visible to {}".format(_keras3.BACKEND))
         return _keras3_build(spec, batch, weights, cudnn=True, custom_step=False)
+    if TF_KERAS:
+        raise NotImplementedError("tf.keras (Keras {}) has no CuDNNLSTM layer: its LSTM layer runs cuDNN itself on "
+                                  "a GPU, so the LSTM row measures it".format(keras.__version__))
     if K.backend() != "tensorflow":
         raise NotImplementedError("CuDNNLSTM needs the TensorFlow backend; this environment runs Keras on {}".format(
             K.backend()))
