@@ -375,3 +375,13 @@ def test_run_tests_reads_pytest_closing_lines():
         {"passed": 10, "failed": 2, "errors": 1, "skipped": 3}
     # a job that died before pytest reported (e.g. its environment failed to build) counts nothing
     assert run_tests.pytest_counts("pip: error\n") == {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}
+
+
+def test_run_tests_starts_the_longest_known_jobs_first(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(run_tests, "command", lambda job: [sys.executable, "-c", "print('1 passed in 0.1s')"])
+    monkeypatch.setattr(run_tests, "LOG_DIR", str(tmp_path))
+    monkeypatch.setattr(run_tests, "POLL_S", 0.05)
+    monkeypatch.setattr(run_tests, "EXPECTED_MINUTES", {"slow": 20, "medium": 5})
+    assert run_tests.run(["new-a", "medium", "slow", "new-b"], parallel=1) == 0
+    started = [line.split()[2] for line in capsys.readouterr().out.splitlines() if line.startswith("run_tests: started")]
+    assert started == ["slow", "medium", "new-a", "new-b"]
