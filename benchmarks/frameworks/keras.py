@@ -67,7 +67,13 @@ try:
         from . import _keras3
         K = None
     else:
-        from keras import backend as K
+        if TF_KERAS:
+            # tf.keras is the package's public API (from 2.6 on its top-level modules are internal ones:
+            # keras.optimizers has no Adam there); the package's version was read above.
+            import tensorflow as tf
+
+            keras = tf.keras
+        K = keras.backend
 except Exception as error:  # noqa: B902 - asv imports every module at discovery: never fail the import
     # ImportError / NotImplementedError: keras or its backend is missing; ValueError: Keras does not know
     # the backend's name; RuntimeError: theano was imported before _theano could set its flags.
