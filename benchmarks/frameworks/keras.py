@@ -60,9 +60,10 @@ try:
         _theano.import_theano()
     import keras
 
-    KERAS3 = int(keras.__version__.split(".")[0]) >= 3
+    VERSION = keras.__version__  # the package's: tf.keras (taken below for Keras 2.4 to 2.15) may have none
+    KERAS3 = int(VERSION.split(".")[0]) >= 3
     # Keras 2.4 to 2.15 are tf.keras: eager TensorFlow 2, no sessions, no graph-mode K.function.
-    TF_KERAS = not KERAS3 and tuple(int(part) for part in keras.__version__.split(".")[:2]) >= (2, 4)
+    TF_KERAS = not KERAS3 and tuple(int(part) for part in VERSION.split(".")[:2]) >= (2, 4)
     if KERAS3:
         from . import _keras3
         K = None
@@ -77,7 +78,7 @@ try:
 except Exception as error:  # noqa: B902 - asv imports every module at discovery: never fail the import
     # ImportError / NotImplementedError: keras or its backend is missing; ValueError: Keras does not know
     # the backend's name; RuntimeError: theano was imported before _theano could set its flags.
-    keras = K = None
+    keras = K = VERSION = None
     KERAS3 = TF_KERAS = False
     _import_error = "{}: {}".format(type(error).__name__, error)
 
@@ -181,14 +182,14 @@ def _gpu_names():
 
 def _describe(cudnn):
     if cudnn or (TF_KERAS and _gpu_names()):  # tf.keras places the model on the GPU by itself
-        return "cuda ({}; keras {} on tensorflow)".format(_gpu_names()[0], keras.__version__)
+        return "cuda ({}; keras {} on tensorflow)".format(_gpu_names()[0], VERSION)
     if K.backend() == "theano":
         import theano
 
         return "cpu (keras {} on theano {}, {} BLAS threads)".format(
-            keras.__version__, theano.__version__, _theano.threads_in_use())
+            VERSION, theano.__version__, _theano.threads_in_use())
     threads = _session.get("threads", "default")
-    return "cpu (keras {} on tensorflow, {} threads)".format(keras.__version__, threads)
+    return "cpu (keras {} on tensorflow, {} threads)".format(VERSION, threads)
 
 
 def blank_last():
@@ -408,7 +409,7 @@ def lstm_custom_step(spec, batch, weights):
     """Keras 3's LSTM model trained by the step written by hand for its backend."""
     if not KERAS3:
         raise NotImplementedError("the hand-written step is written for Keras 3's backends; Keras {} trains "
-                                  "through train_on_batch (the LSTM row)".format(keras.__version__))
+                                  "through train_on_batch (the LSTM row)".format(VERSION))
     return _keras3_build(spec, batch, weights, cudnn=False, custom_step=True)
 
 
@@ -417,10 +418,10 @@ def rnn_lstm_cell(spec, batch, weights):
     the cell, which the LSTM layer replaces by cuDNN on a GPU (on a CPU both run this loop)."""
     if TF_KERAS:
         raise NotImplementedError("the RNN(LSTMCell) row is written for Keras 3; on tf.keras (Keras {}) the LSTM "
-                                  "row is measured".format(keras.__version__))
+                                  "row is measured".format(VERSION))
     if not KERAS3:
         raise NotImplementedError("in Keras {} the LSTM layer is RNN(LSTMCell) itself (an RNN subclass over "
-                                  "LSTMCell): the LSTM row measures it".format(keras.__version__))
+                                  "LSTMCell): the LSTM row measures it".format(VERSION))
     return _keras3_build(spec, batch, weights, cudnn=False, custom_step=False, cell_loop=True)
 
 
@@ -433,14 +434,14 @@ def cudnn_lstm(spec, batch, weights):
         import inspect
 
         if "use_cudnn" not in inspect.signature(keras.layers.LSTM.__init__).parameters:
-            raise NotImplementedError("Keras {}'s LSTM has no use_cudnn (Keras 3.1 added it)".format(keras.__version__))
+            raise NotImplementedError("Keras {}'s LSTM has no use_cudnn (Keras 3.1 added it)".format(VERSION))
         if not _keras3.gpu_name():
             raise NotImplementedError("LSTM(use_cudnn=True) needs a CUDA GPU with cuDNN; this machine has none "
                                       "visible to {}".format(_keras3.BACKEND))
         return _keras3_build(spec, batch, weights, cudnn=True, custom_step=False)
     if TF_KERAS:
         raise NotImplementedError("tf.keras (Keras {}) has no CuDNNLSTM layer: its LSTM layer runs cuDNN itself on "
-                                  "a GPU, so the LSTM row measures it".format(keras.__version__))
+                                  "a GPU, so the LSTM row measures it".format(VERSION))
     if K.backend() != "tensorflow":
         raise NotImplementedError("CuDNNLSTM needs the TensorFlow backend; this environment runs Keras on {}".format(
             K.backend()))
