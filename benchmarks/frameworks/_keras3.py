@@ -134,6 +134,11 @@ def build_model(spec, cudnn, cell_loop=False):
     sequences = keras.Input(shape=(spec.time, spec.features), name="inputs")
     inputs, x, mask = [sequences], sequences, None
     if spec.loss == "ctc":
+        if BACKEND == "jax" and KERAS_VERSION < (3, 4):
+            # Keras 3.0-3.3's JAX ctc_loss pads the frames to the label length, not the input length: its scan
+            # fails whenever the inputs outnumber the labels, as they always do here.
+            raise NotImplementedError("Keras {}.{}'s JAX ctc_loss pads frames to the label length (fixed in "
+                                      "Keras 3.4)".format(*KERAS_VERSION))
         input_lengths = keras.Input(shape=(1,), dtype="int32", name="input_lengths")
         inputs.append(input_lengths)
         # An explicit mask from the lengths, not Masking: the padding's values are arbitrary.
