@@ -10,14 +10,18 @@ Lasagne's ``adam`` updates, which the Lasagne row runs on Theano). The function 
 benchmarks.metrics' first step.
 
 Implementations, one per backend (a compile mode):
-  scan        the default mode: C implementations of the ops, compiled with the machine's C++ compiler
+  scan        mode CVM: C implementations of the ops, compiled with the machine's C++ compiler, run by
+              the C VM; Theano's FAST_RUN. Named, not left to the default: PyTensor 3's default mode
+              is NUMBA, which would make both rows the same backend.
   scan+numba  mode NUMBA: the graph compiled to LLVM through numba (tens of seconds on the first compile)
 CTC: PyTensor has no CTC loss (Theano's warp-ctc op did not survive into it), and the suite does not
 hand-write one, so the CTC scenario is skipped with that reason.
 """
 import collections
+import contextlib
 import inspect
 import os
+import tempfile
 
 import numpy as np
 
@@ -35,6 +39,7 @@ else:
     pytensor.config.floatX = "float32"
 
 LEARNING_RATE = 1e-3
+C_MODE = "CVM"  # C ops under the C VM (Theano's default); PyTensor 3 defaults to NUMBA
 BETA1, BETA2, EPSILON = 0.9, 0.999, 1e-8
 GATES = ("w_ih", "w_hh", "b_ih", "b_hh")
 CTC_REASON = ("PyTensor has no CTC loss (Theano's warp-ctc op was not carried over), and the suite does not "
@@ -64,7 +69,8 @@ def configure(threads):
 
 
 def _describe(mode):
-    return "cpu (pytensor {} {} mode, {} threads)".format(pytensor.__version__, mode or "default", _threads)
+    linker = type(pytensor.compile.mode.get_mode(mode).linker).__name__
+    return "cpu (pytensor {} {} mode: {}, {} threads)".format(pytensor.__version__, mode, linker, _threads)
 
 
 def _direction(x, p, hidden):
@@ -101,6 +107,42 @@ def _adam(params, grads):
     return updates
 
 
+@contextlib.contextmanager
+def _sources_in_the_compiledir(mode):
+    """PyTensor's NUMBA linker writes each generated function's source to a temporary file it never deletes
+    (numba reads it back to cache and trace), while it compiles and again on the function's first call:
+    thousands per test run. They go to the compile cache instead, which is outside the repository and per
+    PyTensor version, rather than into the machine's /tmp."""
+    if mode != "NUMBA":
+        yield
+        return
+    sources = os.path.join(pytensor.config.compiledir, "numba-sources")
+    os.makedirs(sources, exist_ok=True)
+    previous, tempfile.tempdir = tempfile.tempdir, sources
+    try:
+        yield
+    finally:
+        tempfile.tempdir = previous
+
+
+def _function(inputs, outputs, mode, **kwargs):
+    with _sources_in_the_compiledir(mode):
+        function = pytensor.function(inputs, outputs, mode=pytensor.compile.mode.get_mode(mode), **kwargs)
+    if mode != "NUMBA":
+        return function
+    called = []
+
+    def call(*args):
+        # numba compiles on the first call, and writes more sources then; later calls go straight through
+        if called:
+            return function(*args)
+        with _sources_in_the_compiledir(mode):
+            result = function(*args)
+        called.append(True)
+        return result
+    return call
+
+
 def _scan(mode):
     def factory(spec, batch, weights):
         if spec.loss == "ctc":
@@ -131,8 +173,7 @@ def _scan(mode):
         loss = -pt.mean(log_probabilities[pt.arange(targets.shape[0]), targets])
         shared = [p for group in params.values() for p in group.values()] + [head]
         grads = pytensor.grad(loss, shared)
-        compile_mode = pytensor.compile.mode.get_mode(mode) if mode else None
-        train = pytensor.function([inputs, targets], loss, updates=_adam(shared, grads), mode=compile_mode)
+        train = _function([inputs, targets], loss, mode, updates=_adam(shared, grads))
         # Host arrays, prepared once: time-major inputs, int64 targets.
         host = (np.ascontiguousarray(batch.inputs.transpose(1, 0, 2)), batch.targets)
         compiled = {}
@@ -141,7 +182,7 @@ def _scan(mode):
             # The loss-only and gradient functions compile on first use (the metrics' phase warm-up).
             if name not in compiled:
                 outputs = [loss] + (grads if name == "gradients" else [])
-                compiled[name] = pytensor.function([inputs, targets], outputs, mode=compile_mode)
+                compiled[name] = _function([inputs, targets], outputs, mode)
             return compiled[name](*host)
 
         def loss_and_grads():
@@ -156,15 +197,15 @@ def _scan(mode):
 
 
 def matmul(size):
-    """One float32 (size x size) product in a compiled PyTensor function (default mode), into a shared
-    variable: the peak reference."""
+    """One float32 (size x size) product in a compiled PyTensor function (C mode: the C BLAS gemm), into a
+    shared variable: the peak reference."""
     rng = np.random.RandomState(0)
     a, b, out = (pytensor.shared(rng.uniform(size=(size, size)).astype(np.float32)) for _ in range(3))
-    product = pytensor.function([], [], updates=[(out, pt.dot(a, b))])
+    product = pytensor.function([], [], updates=[(out, pt.dot(a, b))], mode=pytensor.compile.mode.get_mode(C_MODE))
     return product
 
 
 IMPLEMENTATIONS = collections.OrderedDict([
-    ("scan", _scan(None)),
+    ("scan", _scan(C_MODE)),
     ("scan+numba", _scan("NUMBA")),
 ])
