@@ -72,7 +72,7 @@ def test_user_flags_win(monkeypatch):
     monkeypatch.setenv("THEANO_FLAGS", "floatX=float64,base_compiledir=/tmp/elsewhere")
     monkeypatch.setitem(_theano._state, "flags_set", False)
     _theano._set_flags()
-    parsed = _theano._parse(os.environ["THEANO_FLAGS"])  # later keys win, as in Theano
+    parsed = _theano.parse_flags(os.environ["THEANO_FLAGS"])  # later keys win, as in Theano
     assert parsed["floatX"] == "float64" and parsed["base_compiledir"] == "/tmp/elsewhere"
     assert parsed["device"] == "cpu"
     if _theano.numpy_openblas() is not None:

@@ -385,3 +385,30 @@ def test_run_tests_starts_the_longest_known_jobs_first(tmp_path, monkeypatch, ca
     assert run_tests.run(["new-a", "medium", "slow", "new-b"], parallel=1) == 0
     started = [line.split()[2] for line in capsys.readouterr().out.splitlines() if line.startswith("run_tests: started")]
     assert started == ["slow", "medium", "new-a", "new-b"]
+
+
+def test_readme_tables_are_those_results_table_prints():
+    # Every table of step times in the README is regenerated from results/: a hand-edited figure fails here.
+    import readme_tables
+
+    with open(os.path.join(ROOT, "README.md")) as f:
+        text = f.read()
+    assert text.count("<!-- results_table ") >= 4
+    new, stale = readme_tables.rewrite(text)
+    assert stale == [] and new == text
+
+
+def test_readme_tables_rewrites_a_stale_table_and_drops_rows_without_any_time():
+    import readme_tables
+
+    marker = "<!-- results_table --machine amd-epyc-2cpu-small --profile small --releases tensorflow -->"
+    text = "intro\n{}\n| stack | old |\n|---|\n| tf | 1 ms |\nafter\n".format(marker)
+    new, stale = readme_tables.rewrite(text)
+    assert len(stale) == 1 and new.startswith("intro\n" + marker + "\n| stack | implementation |")
+    assert new.endswith("\nafter\n") and "| tf | 1 ms |" not in new
+    rows = [line for line in new.splitlines() if line.startswith("| tensorflow-")]
+    assert rows and all(any(c.strip() != "n/a" for c in row.split("|")[3:-1]) for row in rows)
+    with pytest.raises(readme_tables.ReadmeError, match="no table after"):
+        readme_tables.rewrite(marker + "\ntext\n")
+    with pytest.raises(readme_tables.ReadmeError, match="no results for machine"):
+        readme_tables.rewrite("<!-- results_table --machine nowhere -->\n| a |\n")

@@ -60,11 +60,11 @@ CTC_HEADER = os.path.join(HERE, "warpctc", "include", "ctc.h")
 _state = {"theano": None, "flags_set": False}
 
 
-def cache_dir():
-    """This environment's cache directory (outside the repository), created on demand."""
+def cache_dir(framework="theano"):
+    """This environment's cache directory for ``framework`` (outside the repository), created on demand."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     digest = hashlib.sha1(os.path.realpath(sys.prefix).encode("utf-8")).hexdigest()[:12]
-    path = os.path.join(base, "rnnbench", "theano", digest)
+    path = os.path.join(base, "rnnbench", framework, digest)
     os.makedirs(path, exist_ok=True)
     return path
 
@@ -102,7 +102,7 @@ def warpctc_library():
     return None
 
 
-def _point(link, target):
+def point(link, target):
     """Make ``link`` a symlink to ``target``, atomically (concurrent benchmark processes may race)."""
     if os.path.islink(link) and os.readlink(link) == target:
         return
@@ -114,8 +114,8 @@ def _point(link, target):
 
 def _ctc_root(library):
     root = os.path.join(cache_dir(), "warpctc")
-    _point(os.path.join(root, "lib", "libwarpctc.so"), library)
-    _point(os.path.join(root, "include", "ctc.h"), CTC_HEADER)
+    point(os.path.join(root, "lib", "libwarpctc.so"), library)
+    point(os.path.join(root, "include", "ctc.h"), CTC_HEADER)
     return root
 
 
@@ -134,9 +134,9 @@ def defaults():
     return flags
 
 
-def _parse(flags):
-    """THEANO_FLAGS split as Theano splits it (theano.configparser): comma-separated key=value, shell
-    quoting allowed, later keys win."""
+def parse_flags(flags):
+    """THEANO_FLAGS split as Theano splits it (theano.configparser; PyTensor parses PYTENSOR_FLAGS the
+    same way): comma-separated key=value, shell quoting allowed, later keys win."""
     splitter = shlex.shlex(flags, posix=True)
     splitter.whitespace = ","
     splitter.whitespace_split = True
@@ -150,7 +150,7 @@ def _parse(flags):
 
 def _set_flags():
     current = os.environ.get("THEANO_FLAGS", "")
-    user = _parse(current)
+    user = parse_flags(current)
     added = ["{}={}".format(k, v) for k, v in defaults().items() if k not in user]
     if added:
         os.environ["THEANO_FLAGS"] = ",".join(added + ([current] if current else []))

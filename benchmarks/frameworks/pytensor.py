@@ -16,9 +16,19 @@ Implementations, one per backend (a compile mode):
   scan+numba  mode NUMBA: the graph compiled to LLVM through numba (tens of seconds on the first compile)
 CTC: PyTensor has no CTC loss (Theano's warp-ctc op did not survive into it), and the suite does not
 hand-write one, so the CTC scenario is skipped with that reason.
+
+BLAS: the C mode calls a Fortran BLAS (``sgemm_`` and kin) that it links by ``blas__ldflags``. A pip
+install has none PyTensor can find: numpy 2's bundled OpenBLAS renames its symbols, so PyTensor warns
+that BLAS operations "will be severely degraded" and compiles its dot products without one. The stack
+therefore installs Intel's ``mkl`` wheel (the first BLAS PyTensor's own detection looks for), and this
+module sets ``blas__ldflags`` to its ``libmkl_rt`` before any function compiles, unless the user's
+PYTENSOR_FLAGS set it. The wheel ships only ``libmkl_rt.so.N``, which ``-lmkl_rt`` cannot name, so the
+flags point at a ``libmkl_rt.so`` symlink in this environment's cache (outside the repository) and add an
+rpath to the wheel's directory. The numba mode does not use these flags: numba calls scipy's BLAS.
 """
 import collections
 import contextlib
+import importlib.metadata
 import inspect
 import os
 import tempfile
@@ -26,6 +36,46 @@ import tempfile
 import numpy as np
 
 from .. import common, scenarios
+from . import _theano
+
+MKL_RUNTIME = "libmkl_rt.so"
+
+
+def mkl_runtime():
+    """Path of the runtime library the ``mkl`` wheel installed here (``<prefix>/lib/libmkl_rt.so.N``), or
+    None."""
+    try:
+        files = importlib.metadata.distribution("mkl").files or ()
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for file in files:
+        if file.name.startswith(MKL_RUNTIME):
+            path = os.path.realpath(str(file.locate()))
+            if os.path.isfile(path):
+                return path
+    return None
+
+
+def blas_ldflags():
+    """The ``blas__ldflags`` linking the mkl wheel's runtime, or None when the wheel is not installed."""
+    library = mkl_runtime()
+    if library is None:
+        return None
+    link_directory = os.path.join(_theano.cache_dir("pytensor"), "blas")
+    _theano.point(os.path.join(link_directory, MKL_RUNTIME), library)
+    return "-L{} -lmkl_rt -Wl,-rpath,{}".format(link_directory, os.path.dirname(library))
+
+
+def _link_blas():
+    """Set blas__ldflags to the mkl wheel's, unless the user's PYTENSOR_FLAGS set it. PyTensor computes
+    its default lazily, on first use, so setting it after import (which tests and asv may have done
+    before this module) still comes before any function compiles."""
+    if "blas__ldflags" in _theano.parse_flags(os.environ.get("PYTENSOR_FLAGS", "")):
+        return
+    flags = blas_ldflags()
+    if flags is not None:
+        pytensor.config.blas__ldflags = flags
+
 
 try:
     import pytensor
@@ -37,6 +87,7 @@ else:
     _IMPORT_ERROR = None
     # Python constants (Adam's betas, the learning rate) follow floatX: float32, as every framework here
     pytensor.config.floatX = "float32"
+    _link_blas()
 
 LEARNING_RATE = 1e-3
 C_MODE = "CVM"  # C ops under the C VM (Theano's default); PyTensor 3 defaults to NUMBA
@@ -68,9 +119,21 @@ def configure(threads):
     return _threads
 
 
+def linked_blas():
+    """What the C mode's BLAS ops link: the library named by blas__ldflags, or "no BLAS"."""
+    names = [flag[2:] for flag in pytensor.config.blas__ldflags.split() if flag.startswith("-l")]
+    if not names:
+        return "no BLAS"
+    if "mkl_rt" in names:
+        return "BLAS mkl {}".format(importlib.metadata.version("mkl"))
+    return "BLAS " + " ".join(names)
+
+
 def _describe(mode):
     linker = type(pytensor.compile.mode.get_mode(mode).linker).__name__
-    return "cpu (pytensor {} {} mode: {}, {} threads)".format(pytensor.__version__, mode, linker, _threads)
+    # numba compiles its own calls into scipy's BLAS, so only the C mode names the linked one
+    blas = ", " + linked_blas() if mode == C_MODE else ""
+    return "cpu (pytensor {} {} mode: {}{}, {} threads)".format(pytensor.__version__, mode, linker, blas, _threads)
 
 
 def _direction(x, p, hidden):
