@@ -412,3 +412,27 @@ def test_readme_tables_rewrites_a_stale_table_and_drops_rows_without_any_time():
         readme_tables.rewrite(marker + "\ntext\n")
     with pytest.raises(readme_tables.ReadmeError, match="no results for machine"):
         readme_tables.rewrite("<!-- results_table --machine nowhere -->\n| a |\n")
+
+
+def test_asv_environments_install_a_stacks_pins_in_one_pip_call(monkeypatch):
+    # asv installs each requirement alone, and a later one can move an earlier pin (jax-0.4.20 got a newer jax).
+    import json
+    import types
+
+    from asv.plugin_manager import plugin_manager
+    from asv.plugins.virtualenv import Virtualenv
+
+    with open(os.path.join(ROOT, "asv.conf.json")) as f:
+        conf = json.loads("\n".join(line for line in f if not line.lstrip().startswith("//")))
+    assert ".tools.asv_pinned_install" in conf["plugins"]
+    monkeypatch.setattr(Virtualenv, "_install_requirements", Virtualenv._install_requirements)  # restored after
+    monkeypatch.chdir(ROOT)  # asv imports a "."-plugin from where it runs, as the Makefile runs it
+    plugin_manager.import_plugin(".tools.asv_pinned_install")
+    calls = []
+    fake = types.SimpleNamespace(build_env_vars={"RNNBENCH_STACK": "jax-0.4.20"}, _base_requirements={},
+                                 _requirements={"jax": "0.4.20", "flax": "0.7.5", "numpy": "1.26.4"},
+                                 _run_pip=lambda args, env=None: calls.append((args, env)))
+    Virtualenv._install_requirements(fake)
+    assert [args for args, _ in calls] == [["install", "-v", "wheel", "pip>=8"],
+                                           ["install", "-v", "--upgrade", "jax==0.4.20", "flax==0.7.5", "numpy==1.26.4"]]
+    assert all(env["RNNBENCH_STACK"] == "jax-0.4.20" for _, env in calls)

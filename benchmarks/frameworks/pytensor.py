@@ -28,7 +28,6 @@ rpath to the wheel's directory. The numba mode does not use these flags: numba c
 """
 import collections
 import contextlib
-import importlib.metadata
 import inspect
 import os
 import tempfile
@@ -44,6 +43,9 @@ MKL_RUNTIME = "libmkl_rt.so"
 def mkl_runtime():
     """Path of the runtime library the ``mkl`` wheel installed here (``<prefix>/lib/libmkl_rt.so.N``), or
     None."""
+    import importlib.metadata  # here, not at the top: Python 3.7 (the legacy stacks) has none, and asv
+    # imports this module in every environment
+
     try:
         files = importlib.metadata.distribution("mkl").files or ()
     except importlib.metadata.PackageNotFoundError:
@@ -125,6 +127,8 @@ def linked_blas():
     if not names:
         return "no BLAS"
     if "mkl_rt" in names:
+        import importlib.metadata
+
         return "BLAS mkl {}".format(importlib.metadata.version("mkl"))
     return "BLAS " + " ".join(names)
 
