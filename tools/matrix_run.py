@@ -9,7 +9,8 @@ env_matrix/stacks.json's order), this runs ``asv run -E <entry> --skip-existing 
 checked-out commit, unless the asv arguments name commits), then deletes that environment's directory under .asv/env. asv saves each entry's results as it
 goes; because of ``--skip-existing``, running the same command again skips every benchmark that already
 has a result (or a failure) at this commit, so a stopped run resumes where it stopped, and a finished
-entry costs only its environment's rebuild. pip's own cache is left alone, so a rebuild downloads nothing.
+entry costs only its environment's rebuild. pip's own cache is left alone, so a rebuild downloads nothing
+where pip keeps one.
 
 Each entry's outcome is printed as one line at the end; the exit status is 0 only if every entry ran
 without a failed benchmark.
