@@ -32,7 +32,7 @@ export VIRTUALENV_NO_PERIODIC_UPDATE ?= 1
 # Framework caches stay out of the repository.
 export TORCHINDUCTOR_CACHE_DIR ?= $(HOME)/.cache/rnnbench/torchinductor
 
-.PHONY: bench run matrix compare publish preview test chromium clean harness-check
+.PHONY: bench run matrix compare publish preview test chromium clean harness-check speed-check
 bench: run publish
 
 $(VENV)/.installed: requirements-dev.txt
@@ -57,7 +57,7 @@ run: $(VENV)/.installed
 matrix: $(VENV)/.installed
 	$(PY) tools/machine_name.py --register $(MACHINE)
 	$(PY) tools/matrix_run.py --machine $(MACHINE) --profile $(PROFILE) $(foreach s,$(STACKS),--stack $(s)) \
-		$(if $(KEEP_ENVS),--keep-envs) -- $(ASV_RUN_ARGS)
+		$(if $(KEEP_ENVS),--keep-envs) $(if $(filter 0,$(SPEED_CHECK)),,--speed-check) -- $(ASV_RUN_ARGS)
 
 # Two stacks (framework releases) measured at one suite commit, side by side with asv's significance test.
 compare: $(COMPARE_VENV)/.installed
@@ -69,6 +69,11 @@ publish: $(VENV)/.installed
 	$(ASV) publish
 	$(PY) tools/offline_dashboard.py
 	$(PY) tools/charts.py
+
+# Is this machine at its usual speed? A few control cells against what results/$(MACHINE) says it does;
+# run it (on an idle machine) before and after a session's `make matrix`, whose times join older ones.
+speed-check: $(VENV)/.installed
+	$(PY) tools/speed_check.py --machine $(MACHINE) --profile $(PROFILE)
 
 # tools/harness_check.py on a PyTorch and a TensorFlow cell (asv's median against a tight loop and the study's
 # method). It times: run it on a quiet machine, after `make run` has built the two stacks' environments.

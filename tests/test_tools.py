@@ -152,6 +152,57 @@ def test_harness_check_refuses_a_stack_without_an_entry():
         harness_check.main(["--stack", "no-such-stack", "pytorch", "nn.LSTM", "1x320/CE-short"])
 
 
+import speed_check  # noqa: E402
+
+
+def test_speed_check_wants_the_control_stacks_pins():
+    stack = {"name": "torch-2.13", "req": {"torch": "2.13.0", "numpy": "2.4.6"}}
+    versions = {"torch": "2.13.0+cpu", "numpy": "2.4.6"}
+    assert speed_check.pins_mismatch(stack, versions.get) is None  # a local label ("+cpu") is the same release
+    versions["torch"] = "2.11.0"
+    assert speed_check.pins_mismatch(stack, versions.get) == "torch is 2.11.0 here, stack torch-2.13 pins 2.13.0"
+    del versions["numpy"]
+    assert "numpy is not installed here" in speed_check.pins_mismatch(stack, versions.get)
+
+
+class _StackResult(_FakeResult):
+    def __init__(self, stack, values):
+        super(_StackResult, self).__init__(values)
+        self.env_name = "virtualenv-py3.11-RNNBENCH_PROFILEsmall-RNNBENCH_STACK" + stack
+
+
+def test_speed_check_references_every_stored_commit_of_the_control_stack_only():
+    lstm, cell = ("keras", "LSTM", "1x320/CE-short"), ("keras", "RNN(LSTMCell)", "1x320/CE-short")
+    stored = speed_check.reference_medians(
+        [_StackResult("torch-2.13", [0.03, None]), _StackResult("torch-2.1", [0.09, 0.09]),
+         _StackResult("torch-2.13", [0.05, float("nan")])], "torch-2.13", [lstm, cell])
+    assert stored == {lstm: [0.03, 0.05], cell: []}  # skips and missing cells are not references
+
+
+def test_speed_check_verdict_is_a_ratio_either_way():
+    rows = [("a", 0.110, 0.100), ("b", 0.090, 0.100)]
+    ratios, usual = speed_check.verdict(rows, 1.15)
+    assert ratios == pytest.approx([1.1, 0.9]) and usual
+    assert not speed_check.verdict([("a", 0.150, 0.100)], 1.15)[1]  # slower host
+    assert not speed_check.verdict([("a", 0.080, 0.100)], 1.15)[1]  # faster host: not this machine either
+
+
+def test_speed_check_times_a_control_cell_in_a_fresh_process():
+    pytest.importorskip("torch")
+    run = speed_check.time_cell(("pytorch", "nn.LSTM", "1x320/CE-short"), "small", 2, "torch-2.13")
+    assert len(run["times"]) == 2 and all(t > 0 for t in run["times"]) and run["device"].startswith("cpu")
+
+
+def test_speed_check_refuses_what_it_cannot_check():
+    with pytest.raises(SystemExit, match="--machine is required"):
+        speed_check.main([])
+    with pytest.raises(SystemExit, match="--factor must be above 1"):
+        speed_check.main(["--machine", "m", "--factor", "0.9"])
+    pytest.importorskip("torch")
+    with pytest.raises(SystemExit, match="no results for machine 'no-such-machine'"):
+        speed_check.main(["--machine", "no-such-machine"])
+
+
 import asv_envs  # noqa: E402
 import matrix_run  # noqa: E402
 
@@ -204,6 +255,47 @@ def test_matrix_run_prunes_only_inside_the_environment_folder(tmp_path):
     with pytest.raises(SystemExit, match="refusing to delete"):
         matrix_run.prune(str(outside), str(root))
     assert outside.exists()
+
+
+def _fake_matrix(monkeypatch, verdicts):
+    """matrix_run over two entries with asv and the speed check faked: [asv runs made], [checks made]."""
+    runs, checks = [], []
+    monkeypatch.setattr(matrix_run, "entries",
+                        lambda profile, stacks: [("env-a", "/nowhere/a"), ("env-b", "/nowhere/b")])
+    monkeypatch.setattr(matrix_run.subprocess, "call", lambda command, cwd: runs.append(command) or 0)
+
+    def check(machine, profile, out):
+        checks.append(machine)
+        verdict = verdicts[len(checks) - 1]
+        if isinstance(verdict, Exception):
+            raise verdict
+        return verdict
+    monkeypatch.setattr(matrix_run.speed_check, "check", check)
+    return runs, checks
+
+
+def test_matrix_run_with_a_speed_check_runs_nothing_on_a_slow_machine(monkeypatch):
+    runs, checks = _fake_matrix(monkeypatch, [False])
+    with pytest.raises(SystemExit, match="box-small is not at its usual speed .* nothing was run"):
+        matrix_run.main(["--machine", "box-small", "--keep-envs", "--speed-check"])
+    assert runs == [] and checks == ["box-small"]
+
+
+def test_matrix_run_stops_after_the_entry_the_machine_slowed_down_in(monkeypatch, capsys):
+    runs, checks = _fake_matrix(monkeypatch, [True, False, True])
+    assert matrix_run.main(["--machine", "box-small", "--keep-envs", "--speed-check"]) == 1
+    assert len(runs) == 1 and len(checks) == 2  # env-b never ran
+    assert "matrix_run: env-a: ok; the machine was NOT at its usual speed afterwards" in capsys.readouterr().out
+
+
+def test_matrix_run_goes_on_where_the_machine_has_no_reference_yet(monkeypatch, capsys):
+    runs, checks = _fake_matrix(monkeypatch, [speed_check.CannotCheck("no results for machine 'box-small'")])
+    assert matrix_run.main(["--machine", "box-small", "--keep-envs", "--speed-check"]) == 0
+    assert len(runs) == 2 and len(checks) == 1
+    assert "speed check skipped: no results for machine 'box-small'" in capsys.readouterr().out
+    runs, checks = _fake_matrix(monkeypatch, [])
+    assert matrix_run.main(["--machine", "box-small", "--keep-envs"]) == 0  # without --speed-check, no check
+    assert len(runs) == 2 and checks == []
 
 
 import csv  # noqa: E402

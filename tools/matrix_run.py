@@ -14,6 +14,13 @@ where pip keeps one.
 
 Each entry's outcome is printed as one line at the end; the exit status is 0 only if every entry ran
 without a failed benchmark.
+
+With --speed-check (`make matrix` passes it unless SPEED_CHECK=0), tools/speed_check.py's control cells run
+before the first entry and after each one: asv files results under the machine's name, and a guest of one
+name can be 1.5 to 2 times slower on some hosts or in some hours. If the machine is not at its usual speed
+before the first entry, nothing runs; if it is not after an entry, the run stops there and names that
+entry, whose results at this commit are then in doubt. Where the machine has no reference yet (no stored
+result of the control stack), the check is skipped with a note.
 """
 import argparse
 import os
@@ -27,6 +34,7 @@ from asv.config import Config
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import asv_envs  # noqa: E402
+import speed_check  # noqa: E402
 
 
 def entries(profile, stacks=None, config=os.path.join(ROOT, "asv.conf.json")):
@@ -76,23 +84,49 @@ def prune(env_dir, env_root):
     return False
 
 
+def speed_gate(machine, profile, when):
+    """speed_check's verdict (True/False), or None where it cannot check (a note is printed)."""
+    print("matrix_run: speed check {}".format(when), flush=True)
+    try:
+        return speed_check.check(machine, profile, out=lambda line: print(line, flush=True))
+    except speed_check.CannotCheck as reason:
+        print("matrix_run: speed check skipped: {}".format(reason), flush=True)
+        return None
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--machine", required=True, help="asv machine name (make passes the registered one)")
     parser.add_argument("--profile", default="small")
     parser.add_argument("--stack", action="append", default=[], help="a stack of env_matrix/stacks.json (repeatable)")
     parser.add_argument("--keep-envs", action="store_true", help="do not delete each environment after its run")
+    parser.add_argument("--speed-check", action="store_true",
+                        help="check the machine's speed before the first entry and after each (tools/speed_check.py)")
     parser.add_argument("asv_args", nargs="*", help="passed on to asv run (after --)")
     args = parser.parse_args(argv)
     conf = Config.load(os.path.join(ROOT, "asv.conf.json"))
+    todo = entries(args.profile, args.stack)
+    checking = args.speed_check
+    if checking:
+        checking = speed_gate(args.machine, args.profile, "before the first entry")
+        if checking is False:
+            raise SystemExit("matrix_run: {} is not at its usual speed (table above): nothing was run; try again "
+                             "later or on another host, or pass SPEED_CHECK=0 to file its times anyway".format(
+                                 args.machine))
     outcomes = []
-    for env_name, env_dir in entries(args.profile, args.stack):
+    for env_name, env_dir in todo:
         print("matrix_run: {}".format(env_name), flush=True)
         code = subprocess.call(asv_run_command(env_name, args.machine, args.asv_args), cwd=ROOT)
         # asv exits 2 when a benchmark failed (its results are saved all the same), 1 when it could not run.
         outcome = {0: "ok", 2: "some benchmarks failed"}.get(code, "asv run exited {}".format(code))
         if not args.keep_envs and prune(env_dir, env_root(conf)):
             outcome += ", environment pruned"
+        if checking and speed_gate(args.machine, args.profile, "after " + env_name) is False:
+            code = code or 1
+            outcome += ("; the machine was NOT at its usual speed afterwards, so this entry's results at this "
+                        "commit are in doubt; the run stopped here")
+            outcomes.append((env_name, code, outcome))
+            break
         outcomes.append((env_name, code, outcome))
     for env_name, _, outcome in outcomes:
         print("matrix_run: {}: {}".format(env_name, outcome))

@@ -1,0 +1,164 @@
+"""Is this machine at its usual speed? Time a few control cells here and set each beside what the stored
+results say this machine, by name, does. Run it before a session's numbers join older ones of that name.
+
+    make speed-check                                   # MACHINE as for make run
+    .venv/bin/python tools/speed_check.py --machine amd-epyc-2cpu-small [--factor 1.15] [--steps 30]
+
+asv names a machine by what it is told, and a cloud guest of one name ("AMD EPYC", 2 CPUs) can land on
+hosts, or go through hours, where the same code runs 1.5 to 2 times slower (README, "A slower machine").
+The control cells run in the project's own environment, .venv, which has the control stack's pins
+(torch-2.13: torch 2.13.0, numpy 2.4.6), so the check needs no asv environment and takes about a minute.
+Each cell runs in a fresh process: build, the suite's warm-up steps, then --steps checked steps, each timed
+with perf_counter (the harness check found asv's median within 1.1% of such a loop's). Its median is set
+beside the cell's reference: the median, over every commit stored for the control stack on this machine
+and profile, of asv's median of that cell. Run it on an otherwise idle machine, like any timing.
+
+Exit status: 0 when every cell is within --factor of its reference, either way; 1 when one is not (the
+machine is not at its usual speed: do not file this session's times under this machine's name); a one-line
+error when it cannot check (this environment lacks the control stack's pins, or nothing is stored).
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+TOOLS = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(TOOLS)
+sys.path.insert(0, TOOLS)
+import env_matrix  # noqa: E402
+import results_table  # noqa: E402
+
+CONTROL_STACK = "torch-2.13"
+# nn.LSTM is one fused kernel per layer (arithmetic); LSTMCell-basic is hundreds of small ops a step (the
+# framework's per-op overhead): a slow host can hit the two unequally, so both are checked.
+CONTROL_CELLS = (("pytorch", "nn.LSTM", "1x320/CE-short"),
+                 ("pytorch", "nn.LSTM", "1x320/CE-long"),
+                 ("pytorch", "LSTMCell-basic", "1x320/CE-long"))
+MARKER = "RNNBENCH_SPEED_CHECK "
+
+
+def installed_version(package):
+    from importlib import metadata
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def pins_mismatch(stack, version_of=installed_version):
+    """Why this environment cannot stand in for ``stack`` (a package missing or at another release than its
+    pin; a local label such as "+cpu" is ignored), or None."""
+    for package, pinned in sorted(stack["req"].items()):
+        found = version_of(package)
+        if found is None or found.split("+")[0] != pinned:
+            return "{} is {} here, stack {} pins {}".format(package, found or "not installed", stack["name"], pinned)
+    return None
+
+
+def reference_medians(result_sets, stack, cells):
+    """{cell: [asv's median of the cell at each stored commit of ``stack``, oldest first]}."""
+    stored = {cell: [] for cell in cells}
+    for result in result_sets:
+        if results_table._stack(result.env_name) != stack:
+            continue
+        for (_, framework, implementation, scenario), (value, _) in results_table.cells(
+                [result], results_table.STEP).items():
+            cell = (framework, implementation, scenario)
+            if cell in stored and not results_table._missing(value):
+                stored[cell].append(value)
+    return stored
+
+
+def verdict(rows, factor):
+    """rows: [(cell, measured seconds, reference seconds)] -> (ratios, whether every ratio is within factor)."""
+    ratios = [measured / reference for _, measured, reference in rows]
+    return ratios, all(1.0 / factor <= ratio <= factor for ratio in ratios)
+
+
+def child(framework, implementation, scenario, profile, steps):
+    """In a fresh process: build, warm up, then ``steps`` timed checked steps (tools/time_step.py's loop)."""
+    import time_step
+    _, times, workload = time_step.time_steps(framework, implementation, scenario, profile, steps)
+    print(MARKER + json.dumps({"times": times, "device": workload.device}))
+
+
+def time_cell(cell, profile, steps, stack_name):
+    variables = dict(os.environ, RNNBENCH_STACK=stack_name)
+    done = subprocess.run([sys.executable, os.path.abspath(__file__), "--child"] + list(cell) +
+                          ["--profile", profile, "--steps", str(steps)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, env=variables)
+    for line in reversed(done.stdout.splitlines()):
+        if line.startswith(MARKER):
+            return json.loads(line[len(MARKER):])
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    sys.exit("speed_check: {} failed: {}".format(" ".join(cell), lines[-1] if lines else "no output"))
+
+
+class CannotCheck(Exception):
+    """The check cannot run here: the control stack's pins are missing, or the machine has no reference."""
+
+
+def check(machine, profile="small", factor=1.15, steps=30, out=print):
+    """Time the control cells, print the table with ``out``: True when every cell is within ``factor`` of its
+    reference, False when not; raises CannotCheck."""
+    stack = env_matrix.find(env_matrix.load_stacks(), CONTROL_STACK)
+    why = pins_mismatch(stack)
+    if why:
+        raise CannotCheck("this environment cannot run the control cells ({}); run it with the project's .venv "
+                          "(make speed-check)".format(why))
+    try:
+        result_sets = results_table.load(machine, profile)
+    except SystemExit as error:  # results_table's one-line refusal
+        raise CannotCheck(str(error).split(": ", 1)[-1])
+    stored = reference_medians(result_sets, CONTROL_STACK, CONTROL_CELLS)
+    empty = [" ".join(cell) for cell, values in stored.items() if not values]
+    if empty:
+        raise CannotCheck("machine {!r} has no stored {} result for {}".format(machine, CONTROL_STACK,
+                                                                               ", ".join(empty)))
+    out("speed check on {} ({} profile), control stack {}, {} steps per cell after warm-up".format(
+        machine, profile, CONTROL_STACK, steps))
+    out("| cell | here (ms) | reference (ms) | stored commits' medians (ms) | ratio |")
+    out("|---|---|---|---|---|")
+    rows = []
+    for cell in CONTROL_CELLS:
+        measured = statistics.median(time_cell(cell, profile, steps, CONTROL_STACK)["times"])
+        reference = statistics.median(stored[cell])
+        rows.append((cell, measured, reference))
+        out("| {} | {:.1f} | {:.1f} | {} | {:.2f} |".format(
+            " ".join(cell[1:]), measured * 1e3, reference * 1e3,
+            ", ".join("{:.1f}".format(value * 1e3) for value in stored[cell]), measured / reference))
+    ratios, usual = verdict(rows, factor)
+    if usual:
+        out("usual speed: every cell within {:.2f}x of its reference".format(factor))
+    else:
+        out("NOT at its usual speed: ratios {} (allowed {:.2f} to {:.2f}); do not file this session's times "
+            "under {!r}".format(", ".join("{:.2f}".format(r) for r in ratios), 1.0 / factor, factor, machine))
+    return usual
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--machine", help="the machine name the stored results are filed under")
+    parser.add_argument("--profile", default="small")
+    parser.add_argument("--factor", type=float, default=1.15,
+                        help="the largest ratio, either way, to the reference (default 1.15)")
+    parser.add_argument("--steps", type=int, default=30, help="timed steps per cell after the warm-up")
+    parser.add_argument("--child", nargs=3, metavar=("FRAMEWORK", "IMPLEMENTATION", "SCENARIO"),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        return child(*args.child, profile=args.profile, steps=args.steps)
+    if not args.machine:
+        sys.exit("speed_check: --machine is required (the name of results/<machine>/)")
+    if args.factor <= 1.0 or args.steps < 1:
+        sys.exit("speed_check: --factor must be above 1 and --steps at least 1")
+    try:
+        return 0 if check(args.machine, args.profile, args.factor, args.steps) else 1
+    except CannotCheck as error:
+        sys.exit("speed_check: {}".format(error))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
