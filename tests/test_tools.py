@@ -288,6 +288,24 @@ def test_matrix_run_stops_after_the_entry_the_machine_slowed_down_in(monkeypatch
     assert "matrix_run: env-a: ok; the machine was NOT at its usual speed afterwards" in capsys.readouterr().out
 
 
+def test_matrix_run_waits_out_a_slow_spell_when_asked(monkeypatch, capsys):
+    clock = [0.0]
+    monkeypatch.setattr(matrix_run.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(matrix_run.time, "sleep", lambda seconds: clock.__setitem__(0, clock[0] + seconds))
+    runs, checks = _fake_matrix(monkeypatch, [False, False, True, True, True])
+    assert matrix_run.main(["--machine", "box-small", "--keep-envs", "--speed-check", "--wait-for-speed", "20"]) == 0
+    assert len(runs) == 2 and len(checks) == 5 and clock[0] == 2 * matrix_run.RECHECK_MINUTES * 60
+    assert "checking again in 7 min" in capsys.readouterr().out
+    # A spell longer than the wait: checks at 0, 7, 14 and 20 minutes, then nothing is run.
+    clock[0] = 0.0
+    runs, checks = _fake_matrix(monkeypatch, [False] * 4)
+    with pytest.raises(SystemExit, match="nothing was run"):
+        matrix_run.main(["--machine", "box-small", "--keep-envs", "--speed-check", "--wait-for-speed", "20"])
+    assert runs == [] and len(checks) == 4 and clock[0] == 20 * 60
+    with pytest.raises(SystemExit):  # waiting means nothing without the check
+        matrix_run.main(["--machine", "box-small", "--wait-for-speed", "20"])
+
+
 def test_matrix_run_goes_on_where_the_machine_has_no_reference_yet(monkeypatch, capsys):
     runs, checks = _fake_matrix(monkeypatch, [speed_check.CannotCheck("no results for machine 'box-small'")])
     assert matrix_run.main(["--machine", "box-small", "--keep-envs", "--speed-check"]) == 0

@@ -1,7 +1,7 @@
 """Run the environment matrix entry by entry, pruning each environment after its run, resumable.
 
     python tools/matrix_run.py --machine NAME [--profile small] [--stack S ...] [--keep-envs]
-                               [-- ASV RUN ARGUMENTS]
+                               [--speed-check [--wait-for-speed MINUTES]] [-- ASV RUN ARGUMENTS]
 
 A whole matrix of framework releases does not fit on a small disk at once (a torch, TensorFlow or JAX
 environment takes 1 to 6 GB). So, for each asv environment of the profile (each stack, in
@@ -20,13 +20,17 @@ before the first entry and after each one: asv files results under the machine's
 name can be 1.5 to 2 times slower on some hosts or in some hours. If the machine is not at its usual speed
 before the first entry, nothing runs; if it is not after an entry, the run stops there and names that
 entry, whose results at this commit are then in doubt. Where the machine has no reference yet (no stored
-result of the control stack), the check is skipped with a note.
+result of the control stack), the check is skipped with a note. A machine's slow spells come and go (on
+the guest this suite's results name, they lasted hours); --wait-for-speed MINUTES (`make matrix
+SPEED_WAIT=MINUTES`) checks again every RECHECK_MINUTES for up to that long before giving up, instead of
+giving up at once.
 """
 import argparse
 import os
 import shutil
 import subprocess
 import sys
+import time
 
 from asv import environment
 from asv.config import Config
@@ -84,6 +88,11 @@ def prune(env_dir, env_root):
     return False
 
 
+# Between two checks of a slow machine: long enough for a check (about a minute of both cores) not to load
+# the host itself, short enough not to miss much of a fast spell.
+RECHECK_MINUTES = 7
+
+
 def speed_gate(machine, profile, when):
     """speed_check's verdict (True/False), or None where it cannot check (a note is printed)."""
     print("matrix_run: speed check {}".format(when), flush=True)
@@ -94,6 +103,20 @@ def speed_gate(machine, profile, when):
         return None
 
 
+def wait_for_speed(machine, profile, minutes):
+    """The first speed check's verdict, checking again every RECHECK_MINUTES while the machine is slow, for up
+    to `minutes` in all (0: one check)."""
+    give_up = time.monotonic() + minutes * 60
+    verdict = speed_gate(machine, profile, "before the first entry")
+    while verdict is False and time.monotonic() < give_up:
+        pause = min(RECHECK_MINUTES * 60, give_up - time.monotonic())
+        print("matrix_run: not at its usual speed; checking again in {:.0f} min (until {:.0f} min have "
+              "passed)".format(pause / 60, minutes), flush=True)
+        time.sleep(pause)
+        verdict = speed_gate(machine, profile, "before the first entry, again")
+    return verdict
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--machine", required=True, help="asv machine name (make passes the registered one)")
@@ -102,17 +125,22 @@ def main(argv=None):
     parser.add_argument("--keep-envs", action="store_true", help="do not delete each environment after its run")
     parser.add_argument("--speed-check", action="store_true",
                         help="check the machine's speed before the first entry and after each (tools/speed_check.py)")
+    parser.add_argument("--wait-for-speed", type=float, default=0, metavar="MINUTES",
+                        help="with --speed-check: while the machine is slow before the first entry, check again "
+                             "every {} min for up to MINUTES before giving up".format(RECHECK_MINUTES))
     parser.add_argument("asv_args", nargs="*", help="passed on to asv run (after --)")
     args = parser.parse_args(argv)
+    if args.wait_for_speed < 0 or (args.wait_for_speed and not args.speed_check):
+        parser.error("--wait-for-speed wants --speed-check and a number of minutes >= 0")
     conf = Config.load(os.path.join(ROOT, "asv.conf.json"))
     todo = entries(args.profile, args.stack)
     checking = args.speed_check
     if checking:
-        checking = speed_gate(args.machine, args.profile, "before the first entry")
+        checking = wait_for_speed(args.machine, args.profile, args.wait_for_speed)
         if checking is False:
             raise SystemExit("matrix_run: {} is not at its usual speed (table above): nothing was run; try again "
-                             "later or on another host, or pass SPEED_CHECK=0 to file its times anyway".format(
-                                 args.machine))
+                             "later (SPEED_WAIT=MINUTES keeps trying) or on another host, or pass SPEED_CHECK=0 to "
+                             "file its times anyway".format(args.machine))
     outcomes = []
     for env_name, env_dir in todo:
         print("matrix_run: {}".format(env_name), flush=True)
