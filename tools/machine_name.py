@@ -5,7 +5,14 @@ asv files results per machine; naming the hardware (not a container's random hos
 of different machines apart in the dashboard and recognisable. Printing the name needs the standard
 library only; ``--register NAME`` (run with asv installed) records NAME in ~/.asv-machine.json with
 asv's own description of this host (CPU, CPU count, OS, architecture, RAM), which `asv machine --yes
---machine NAME` would leave out.
+--machine NAME` would leave out, with the CPU's family, model and widest vector extension added to asv's
+CPU description.
+
+Cloud guests often hide the CPU's model number: a KVM guest reports "AMD EPYC" on a Zen 3 host and on a
+Zen 5 host alike, and the same code ran twice as fast on the second (README, "A slower machine"). Where
+the model name carries no number, the name adds the x86 family and model, e.g.
+``amd-epyc-family26-model2-2cpu``. One identity keeps the bare name it had before this rule:
+``AMD EPYC`` family 25, model 1, the only hardware ever read under ``amd-epyc-2cpu`` (LEGACY_NAMES).
 """
 import argparse
 import os
@@ -18,15 +25,63 @@ def _slug(text):
     return re.sub(r"[^a-z0-9]+", "-", text).strip("-")
 
 
-def cpu_model():
+def cpu_info(path="/proc/cpuinfo"):
+    """The first processor's fields of /proc/cpuinfo ({} where there is none, as on macOS)."""
+    fields = {}
     try:
-        with open("/proc/cpuinfo") as cpuinfo:
+        with open(path) as cpuinfo:
             for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                if not line.strip():
+                    if fields:
+                        break
+                    continue
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return "cpu"
+    return fields
+
+
+def cpu_model(info=None):
+    info = cpu_info() if info is None else info
+    return info.get("model name") or "cpu"
+
+
+# Widest first: the first one a CPU has names its vector unit in asv's CPU description.
+VECTOR_EXTENSIONS = ("avx512f", "avx2", "avx", "sse4_2", "asimd", "neon")
+
+# Machine names given before family and model were added to generic CPU names, by the identity they were
+# read from: results/ holds this hardware's results under the bare name, and its sessions keep adding to them.
+LEGACY_NAMES = {("AMD EPYC", "25", "1"): "amd-epyc"}
+
+
+def cpu_identity(info=None):
+    """(model name, x86 family, x86 model); family and model are None where /proc/cpuinfo has none."""
+    info = cpu_info() if info is None else info
+    return cpu_model(info), info.get("cpu family"), info.get("model")
+
+
+def cpu_slug(info=None):
+    """The CPU part of the machine name: the model name's slug, plus the x86 family and model where the model
+    name has no number to tell one generation from another (a guest's "AMD EPYC")."""
+    model, family, number = cpu_identity(info)
+    if (model, family, number) in LEGACY_NAMES:
+        return LEGACY_NAMES[(model, family, number)]
+    slug = _slug(model)
+    if not re.search(r"\d", slug) and family and number:
+        slug += "-family{}-model{}".format(family, number)
+    return slug
+
+
+def cpu_description(info=None):
+    """asv's CPU text with what tells hosts of one model name apart: "AMD EPYC (family 26, model 2,
+    avx512f)"."""
+    info = cpu_info() if info is None else info
+    model, family, number = cpu_identity(info)
+    details = ["family {}".format(family), "model {}".format(number)] if family and number else []
+    flags = set((info.get("flags") or info.get("Features") or "").split())
+    details += [ext for ext in VECTOR_EXTENSIONS if ext in flags][:1]
+    return "{} ({})".format(model, ", ".join(details)) if details else model
 
 
 def gpu_model():
@@ -41,7 +96,7 @@ def gpu_model():
 
 def machine_name():
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    parts = [_slug(cpu_model()), "{}cpu".format(cpus)]
+    parts = [cpu_slug(), "{}cpu".format(cpus)]
     gpu = gpu_model()
     if gpu:
         parts.append(_slug(gpu))
@@ -54,6 +109,8 @@ def register(name):
 
     info = Machine.get_defaults()
     info["machine"] = name
+    if cpu_info():
+        info["cpu"] = cpu_description()
     MachineCollection.save(name, info)
     return info
 
