@@ -34,6 +34,8 @@ def test_registered_machines_carry_the_hardware(tmp_path, monkeypatch):
     info = MachineCollection.load("test-box-small")
     assert info["machine"] == "test-box-small"
     assert info["num_cpu"] == str(os.cpu_count()) and info["cpu"] and info["ram"] and info["os"] and info["arch"]
+    if machine_name.cpu_info():
+        assert info["cpu"] == machine_name.cpu_description() and "family" in info["cpu"]
 
 
 def test_machine_name_is_a_clean_slug():
@@ -41,6 +43,46 @@ def test_machine_name_is_a_clean_slug():
     assert name and all(c.isalnum() or c == "-" for c in name) and name == name.lower()
     assert machine_name._slug("Intel(R) Xeon(R) Platinum 8480C CPU @ 2.00GHz") == "intel-xeon-platinum-8480c"
     assert machine_name._slug("NVIDIA H100 80GB HBM3") == "nvidia-h100-80gb-hbm3"
+
+
+CPUINFO = """processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: {family}
+model\t\t: {model}
+model name\t: {name}
+flags\t\t: fpu sse4_2 avx avx2 {extra}
+
+processor\t: 1
+model name\t: another CPU
+"""
+
+
+def _cpuinfo(tmp_path, name, family, model, extra=""):
+    path = tmp_path / "cpuinfo"
+    path.write_text(CPUINFO.format(name=name, family=family, model=model, extra=extra))
+    return machine_name.cpu_info(str(path))
+
+
+def test_a_cpu_name_without_a_model_number_gets_family_and_model(tmp_path):
+    # A KVM guest says "AMD EPYC" on a Zen 3 and on a Zen 5 host: their results must not share a name.
+    zen5 = _cpuinfo(tmp_path, "AMD EPYC", 26, 2, "avx512f avx512bw")
+    assert machine_name.cpu_slug(zen5) == "amd-epyc-family26-model2"
+    assert machine_name.cpu_description(zen5) == "AMD EPYC (family 26, model 2, avx512f)"
+    # Only the first processor is read.
+    assert machine_name.cpu_model(zen5) == "AMD EPYC"
+
+
+def test_the_legacy_guest_keeps_its_name_and_named_cpus_are_left_alone(tmp_path):
+    assert machine_name.cpu_slug(_cpuinfo(tmp_path, "AMD EPYC", 25, 1)) == "amd-epyc"
+    assert machine_name.cpu_slug(_cpuinfo(tmp_path, "AMD EPYC", 25, 17)) == "amd-epyc-family25-model17"
+    xeon = _cpuinfo(tmp_path, "Intel(R) Xeon(R) Platinum 8480C CPU @ 2.00GHz", 6, 143)
+    assert machine_name.cpu_slug(xeon) == "intel-xeon-platinum-8480c"
+    assert machine_name.cpu_description(xeon) == "Intel(R) Xeon(R) Platinum 8480C CPU @ 2.00GHz (family 6, model 143, avx2)"
+
+
+def test_no_cpuinfo_falls_back_to_a_plain_name(tmp_path):
+    info = machine_name.cpu_info(str(tmp_path / "missing"))
+    assert info == {} and machine_name.cpu_slug(info) == "cpu" and machine_name.cpu_description(info) == "cpu"
 
 
 import results_table  # noqa: E402
@@ -110,6 +152,16 @@ def test_a_later_run_of_some_cells_keeps_the_others_measured_values():
     sources = set()
     results_table.cells([older, partial], "TrainingStep.time_step", sources)
     assert sources == {id(older), id(partial)}
+
+
+def test_versus_sets_each_cell_beside_the_other_machines():
+    # LSTM measured on both machines; RNN(LSTMCell) on this one only, so it has no row.
+    here, there = _FakeResult([0.015, 0.05]), _FakeResult([0.030, float("nan")])
+    lines = results_table.versus_markdown([here], [there]).splitlines()
+    assert lines[0] == "| stack | implementation | 1x320/CE-short |"
+    assert lines[2:] == ["| keras-3-jax | keras LSTM | 15.0 / 30.0 ms (0.50) |"]
+    with pytest.raises(SystemExit):
+        results_table.main(["--machine", "m", "--versus", "n", "--metrics"])
 
 
 def test_results_table_refuses_unknown_machines_and_profiles():

@@ -67,7 +67,7 @@ def cpu_slug(info=None):
     model, family, number = cpu_identity(info)
     if (model, family, number) in LEGACY_NAMES:
         return LEGACY_NAMES[(model, family, number)]
-    slug = _slug(model)
+    slug = _slug(model) or "cpu"  # _slug drops the word "cpu" itself
     if not re.search(r"\d", slug) and family and number:
         slug += "-family{}-model{}".format(family, number)
     return slug

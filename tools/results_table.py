@@ -5,9 +5,12 @@ with --metrics, every metric of each cell (benchmarks.metrics, asv's peakmem).
 
     python tools/results_table.py --machine amd-epyc-2cpu --profile small [--metrics] [--exclude-timeline]
     python tools/results_table.py --machine amd-epyc-2cpu --releases pytorch
+    python tools/results_table.py --machine amd-epyc-family26-model2-2cpu-small --versus amd-epyc-2cpu-small
 
 --exclude-timeline leaves out the stacks marked ``timeline`` in env_matrix/stacks.json (releases that fill a
-framework's history); --releases FRAMEWORK gives that framework's rows only, its releases oldest first.
+framework's history); --releases FRAMEWORK gives that framework's rows only, its releases oldest first;
+--versus OTHER sets each cell beside the same cell (stack, implementation, scenario) of machine OTHER, with
+the ratio of the two medians, for the cells both machines measured.
 
 Every figure in the README comes from here, so it can be traced to a results file.
 """
@@ -139,6 +142,28 @@ def markdown(result_sets, sources=None, stacks=None, framework_only=None):
     return "\n".join(lines)
 
 
+def versus_markdown(result_sets, other_sets, sources=None):
+    """Step times of one machine beside another's: one row per (stack, framework, implementation) that both
+    measured in some scenario; each cell "here / there ms (ratio)", "-" where either lacks a time."""
+    here, there = cells(result_sets, STEP, sources), cells(other_sets, STEP, sources)
+    both = [name for name in here if name in there and not _missing(here[name][0])
+            and not _missing(there[name][0])]
+    scenarios = [scenario for scenario in dict.fromkeys(name[3] for name in here)]
+    rows = list(dict.fromkeys(name[:3] for name in both))
+    lines = ["| stack | implementation | " + " | ".join(scenarios) + " |", "|---" * (len(scenarios) + 2) + "|"]
+    for row in rows:
+        texts = []
+        for scenario in scenarios:
+            name = row + (scenario,)
+            if name not in both:
+                texts.append("-")
+                continue
+            mine, theirs = here[name][0], there[name][0]
+            texts.append("{:.1f} / {:.1f} ms ({:.2f})".format(mine * 1e3, theirs * 1e3, mine / theirs))
+        lines.append("| {} | {} {} | {} |".format(row[0], row[1], row[2], " | ".join(texts)))
+    return "\n".join(lines)
+
+
 def metrics_markdown(result_sets, sources=None):
     """Every metric of every measured cell: one row per (stack, implementation, scenario) with a step time."""
     steps = cells(result_sets, STEP, sources)
@@ -167,9 +192,23 @@ def main(argv=None):
                         help="leave out the stacks marked timeline in env_matrix/stacks.json")
     parser.add_argument("--releases", metavar="FRAMEWORK",
                         help="one framework's step times, its releases oldest first")
+    parser.add_argument("--versus", metavar="OTHER_MACHINE",
+                        help="each step time beside OTHER_MACHINE's (same profile), with their ratio")
     args = parser.parse_args(argv)
+    if args.versus and (args.releases or args.metrics):
+        parser.error("--versus compares step times: it does not combine with --releases or --metrics")
     result_sets, sources = load(args.machine, args.profile), set()
-    if args.releases:
+    if args.versus:
+        other_sets = load(args.versus, args.profile)
+        if args.exclude_timeline:
+            import env_matrix
+
+            timeline = env_matrix.timeline_stacks()
+            result_sets = [r for r in result_sets if _stack(r.env_name) not in timeline]
+        print("step times on {} / on {}, ms (ratio)".format(args.machine, args.versus))
+        print(versus_markdown(result_sets, other_sets, sources))
+        result_sets = result_sets + other_sets
+    elif args.releases:
         import export_csv
 
         if args.releases not in export_csv.FRAMEWORK_PACKAGES:
