@@ -239,6 +239,13 @@ def test_speed_check_verdict_is_a_ratio_either_way():
     assert not speed_check.verdict([("a", 0.080, 0.100)], 1.15)[1]  # faster host: not this machine either
 
 
+def test_speed_check_says_when_its_reference_rests_on_few_runs():
+    one = speed_check.thin_reference_note({"a": [0.03], "b": [0.05, 0.06]})
+    assert "rests on 1 stored torch-2.13 run," in one and "make matrix STACKS=torch-2.13" in one
+    assert "rests on 2 stored torch-2.13 runs" in speed_check.thin_reference_note({"a": [0.03, 0.04]})
+    assert speed_check.thin_reference_note({"a": [0.03, 0.04, 0.05], "b": [1, 2, 3]}) is None
+
+
 def test_speed_check_times_a_control_cell_in_a_fresh_process():
     pytest.importorskip("torch")
     run = speed_check.time_cell(("pytorch", "nn.LSTM", "1x320/CE-short"), "small", 2, "torch-2.13")

@@ -37,6 +37,9 @@ CONTROL_CELLS = (("pytorch", "nn.LSTM", "1x320/CE-short"),
                  ("pytorch", "nn.LSTM", "1x320/CE-long"),
                  ("pytorch", "LSTMCell-basic", "1x320/CE-long"))
 MARKER = "RNNBENCH_SPEED_CHECK "
+# A new machine's reference is its first control-stack run; one run can sit at either end of a cell's own
+# spread (the Zen 5 guest's CE-short cell read 14.4 ms in its first run and 14.4 to 17.8 ms in checks after).
+STEADY_REFERENCE_RUNS = 3
 
 
 def installed_version(package):
@@ -69,6 +72,16 @@ def reference_medians(result_sets, stack, cells):
             if cell in stored and not results_table._missing(value):
                 stored[cell].append(value)
     return stored
+
+
+def thin_reference_note(stored, stack=CONTROL_STACK):
+    """A line saying the reference rests on fewer than STEADY_REFERENCE_RUNS stored runs, or None."""
+    runs = min(len(values) for values in stored.values())
+    if runs >= STEADY_REFERENCE_RUNS:
+        return None
+    return ("note: the reference rests on {} stored {} run{}, so the band is only as sure as {}; file more "
+            "runs of it on an idle machine (make matrix STACKS={})".format(
+                runs, stack, "" if runs == 1 else "s", "that run" if runs == 1 else "those runs", stack))
 
 
 def verdict(rows, factor):
@@ -130,6 +143,9 @@ def check(machine, profile="small", factor=1.15, steps=30, out=print):
             " ".join(cell[1:]), measured * 1e3, reference * 1e3,
             ", ".join("{:.1f}".format(value * 1e3) for value in stored[cell]), measured / reference))
     ratios, usual = verdict(rows, factor)
+    note = thin_reference_note(stored)
+    if note:
+        out(note)
     if usual:
         out("usual speed: every cell within {:.2f}x of its reference".format(factor))
     else:
