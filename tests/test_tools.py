@@ -246,6 +246,29 @@ def test_speed_check_says_when_its_reference_rests_on_few_runs():
     assert speed_check.thin_reference_note({"a": [0.03, 0.04, 0.05], "b": [1, 2, 3]}) is None
 
 
+def test_speed_check_log_keeps_every_check_and_sums_them_up_by_day(tmp_path):
+    path = str(tmp_path / "speed_checks.csv")
+    short, long_ = ("pytorch", "nn.LSTM", "1x320/CE-short"), ("pytorch", "nn.LSTM", "1x320/CE-long")
+    stored = {short: [0.0144], long_: [0.0296, 0.0300]}
+    speed_check.append_log(path, [(short, 0.0180, 0.0144), (long_, 0.0384, 0.0298)], stored, "small", 1.15, False,
+                           when="2026-12-01T18:15:00Z", commit="0943cb1a")
+    speed_check.append_log(path, [(short, 0.0150, 0.0144), (long_, 0.0300, 0.0298)], stored, "small", 1.15, True,
+                           when="2026-12-01T18:22:00Z", commit="0943cb1a")
+    speed_check.append_log(path, [(short, 0.0140, 0.0144), (long_, 0.0290, 0.0298)], stored, "small", 1.15, True,
+                           when="2026-12-02T01:00:00Z", commit="0943cb1a")
+    with open(path) as log:
+        lines = log.read().splitlines()
+    assert lines[0].split(",") == list(speed_check.LOG_COLUMNS) and len(lines) == 7  # one header, a row per cell
+    assert lines[1] == "2026-12-01T18:15:00Z,0943cb1a,small,nn.LSTM 1x320/CE-short,18.00,14.40,1,1.250,1.15,slow"
+    table = speed_check.history(path)
+    assert table[0] == "| UTC day | checks | usual | first-last | nn.LSTM 1x320/CE-short ratios | " \
+                       "nn.LSTM 1x320/CE-long ratios |"
+    assert table[2] == "| 2026-12-01 | 2 | 1 | 18:15-18:22 | 1.04-1.25 | 1.01-1.29 |"
+    assert table[3] == "| 2026-12-02 | 1 | 1 | 01:00-01:00 | 0.97-0.97 | 0.97-0.97 |"
+    with pytest.raises(speed_check.CannotCheck, match="no speed-check log"):
+        speed_check.history(str(tmp_path / "none.csv"))
+
+
 def test_speed_check_times_a_control_cell_in_a_fresh_process():
     pytest.importorskip("torch")
     run = speed_check.time_cell(("pytorch", "nn.LSTM", "1x320/CE-short"), "small", 2, "torch-2.13")
@@ -323,7 +346,8 @@ def _fake_matrix(monkeypatch, verdicts):
                         lambda profile, stacks: [("env-a", "/nowhere/a"), ("env-b", "/nowhere/b")])
     monkeypatch.setattr(matrix_run.subprocess, "call", lambda command, cwd: runs.append(command) or 0)
 
-    def check(machine, profile, out):
+    def check(machine, profile, out, log):
+        assert log.endswith(os.path.join("results", machine, "speed_checks.csv"))  # every gate check is kept
         checks.append(machine)
         verdict = verdicts[len(checks) - 1]
         if isinstance(verdict, Exception):

@@ -97,7 +97,8 @@ def speed_gate(machine, profile, when):
     """speed_check's verdict (True/False), or None where it cannot check (a note is printed)."""
     print("matrix_run: speed check {}".format(when), flush=True)
     try:
-        return speed_check.check(machine, profile, out=lambda line: print(line, flush=True))
+        return speed_check.check(machine, profile, out=lambda line: print(line, flush=True),
+                                 log=speed_check.log_path(machine))
     except speed_check.CannotCheck as reason:
         print("matrix_run: speed check skipped: {}".format(reason), flush=True)
         return None

@@ -2,7 +2,8 @@
 results say this machine, by name, does. Run it before a session's numbers join older ones of that name.
 
     make speed-check                                   # MACHINE as for make run
-    .venv/bin/python tools/speed_check.py --machine amd-epyc-2cpu-small [--factor 1.15] [--steps 30]
+    .venv/bin/python tools/speed_check.py --machine amd-epyc-2cpu-small [--factor 1.15] [--steps 30] [--no-log]
+    .venv/bin/python tools/speed_check.py --machine amd-epyc-2cpu-small --history   # the stored checks, by day
 
 asv names a machine by what it is told, and a cloud guest of one name ("AMD EPYC", 2 CPUs) can land on
 hosts, or go through hours, where the same code runs 1.5 to 2 times slower (README, "A slower machine").
@@ -13,11 +14,16 @@ with perf_counter (the harness check found asv's median within 1.1% of such a lo
 beside the cell's reference: the median, over every commit stored for the control stack on this machine
 and profile, of asv's median of that cell. Run it on an otherwise idle machine, like any timing.
 
+Each check is appended to results/<machine>/speed_checks.csv (time, suite commit, cell, here and reference
+in ms, ratio, verdict; --no-log: not), so a machine's fast and slow spells are kept with its results.
+
 Exit status: 0 when every cell is within --factor of its reference, either way; 1 when one is not (the
 machine is not at its usual speed: do not file this session's times under this machine's name); a one-line
 error when it cannot check (this environment lacks the control stack's pins, or nothing is stored).
 """
 import argparse
+import csv
+import datetime
 import json
 import os
 import statistics
@@ -40,6 +46,11 @@ MARKER = "RNNBENCH_SPEED_CHECK "
 # A new machine's reference is its first control-stack run; one run can sit at either end of a cell's own
 # spread (the Zen 5 guest's CE-short cell read 14.4 ms in its first run and 14.4 to 17.8 ms in checks after).
 STEADY_REFERENCE_RUNS = 3
+# Every check is kept beside the machine's results (asv reads only *.json there), one row per cell, so a
+# machine's slow spells are data that the README's accounts of them can be checked against.
+LOG_NAME = "speed_checks.csv"
+LOG_COLUMNS = ("utc", "commit", "profile", "cell", "here_ms", "reference_ms", "reference_runs", "ratio", "factor",
+               "verdict")
 
 
 def installed_version(package):
@@ -109,13 +120,68 @@ def time_cell(cell, profile, steps, stack_name):
     sys.exit("speed_check: {} failed: {}".format(" ".join(cell), lines[-1] if lines else "no output"))
 
 
+def log_path(machine, results_dir=os.path.join(ROOT, "results")):
+    return os.path.join(results_dir, machine, LOG_NAME)
+
+
+def suite_commit():
+    done = subprocess.run(["git", "rev-parse", "--short=8", "HEAD"], cwd=ROOT, stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, universal_newlines=True)
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def append_log(path, rows, stored, profile, factor, usual, when=None, commit=None):
+    """Append one check (rows: [(cell, measured s, reference s)]) to the CSV at ``path``."""
+    when = when or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    commit = suite_commit() if commit is None else commit
+    new = not os.path.exists(path)
+    with open(path, "a", newline="") as log:
+        writer = csv.writer(log)
+        if new:
+            writer.writerow(LOG_COLUMNS)
+        for cell, measured, reference in rows:
+            writer.writerow([when, commit, profile, " ".join(cell[1:]), "{:.2f}".format(measured * 1e3),
+                             "{:.2f}".format(reference * 1e3), len(stored[cell]),
+                             "{:.3f}".format(measured / reference), factor, "usual" if usual else "slow"])
+
+
+def history(path):
+    """Lines summing up a speed-check log by UTC day: checks, how many passed, each cell's ratios."""
+    if not os.path.exists(path):
+        raise CannotCheck("no speed-check log at {}".format(path))
+    with open(path, newline="") as log:
+        rows = list(csv.DictReader(log))
+    days = {}
+    for row in rows:
+        day = days.setdefault(row["utc"][:10], {"checks": {}, "cells": {}})
+        day["checks"][row["utc"]] = row["verdict"]
+        day["cells"].setdefault(row["cell"], []).append(float(row["ratio"]))
+    lines = ["| UTC day | checks | usual | first-last | " + " | ".join(
+        "{} ratios".format(cell) for cell in _cells_in(rows)) + " |"]
+    lines.append("|---" * (4 + len(_cells_in(rows))) + "|")
+    for day, seen in sorted(days.items()):
+        times = sorted(seen["checks"])
+        lines.append("| {} | {} | {} | {}-{} | {} |".format(
+            day, len(times), sum(verdict == "usual" for verdict in seen["checks"].values()), times[0][11:16],
+            times[-1][11:16], " | ".join(_span(seen["cells"].get(cell)) for cell in _cells_in(rows))))
+    return lines
+
+
+def _span(ratios):
+    return "{:.2f}-{:.2f}".format(min(ratios), max(ratios)) if ratios else "-"
+
+
+def _cells_in(rows):
+    return list(dict.fromkeys(row["cell"] for row in rows))
+
+
 class CannotCheck(Exception):
     """The check cannot run here: the control stack's pins are missing, or the machine has no reference."""
 
 
-def check(machine, profile="small", factor=1.15, steps=30, out=print):
+def check(machine, profile="small", factor=1.15, steps=30, out=print, log=None):
     """Time the control cells, print the table with ``out``: True when every cell is within ``factor`` of its
-    reference, False when not; raises CannotCheck."""
+    reference, False when not; raises CannotCheck. ``log``: a CSV path the check is appended to."""
     stack = env_matrix.find(env_matrix.load_stacks(), CONTROL_STACK)
     why = pins_mismatch(stack)
     if why:
@@ -146,6 +212,8 @@ def check(machine, profile="small", factor=1.15, steps=30, out=print):
     note = thin_reference_note(stored)
     if note:
         out(note)
+    if log:
+        append_log(log, rows, stored, profile, factor, usual)
     if usual:
         out("usual speed: every cell within {:.2f}x of its reference".format(factor))
     else:
@@ -161,6 +229,10 @@ def main(argv=None):
     parser.add_argument("--factor", type=float, default=1.15,
                         help="the largest ratio, either way, to the reference (default 1.15)")
     parser.add_argument("--steps", type=int, default=30, help="timed steps per cell after the warm-up")
+    parser.add_argument("--no-log", action="store_true",
+                        help="do not append this check to results/<machine>/{}".format(LOG_NAME))
+    parser.add_argument("--history", action="store_true",
+                        help="sum up the machine's stored speed checks by day instead of checking")
     parser.add_argument("--child", nargs=3, metavar=("FRAMEWORK", "IMPLEMENTATION", "SCENARIO"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -171,7 +243,11 @@ def main(argv=None):
     if args.factor <= 1.0 or args.steps < 1:
         sys.exit("speed_check: --factor must be above 1 and --steps at least 1")
     try:
-        return 0 if check(args.machine, args.profile, args.factor, args.steps) else 1
+        if args.history:
+            print("\n".join(history(log_path(args.machine))))
+            return 0
+        log = None if args.no_log else log_path(args.machine)
+        return 0 if check(args.machine, args.profile, args.factor, args.steps, log=log) else 1
     except CannotCheck as error:
         sys.exit("speed_check: {}".format(error))
 
