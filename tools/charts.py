@@ -31,6 +31,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 # Text stays text in the SVGs: smaller files, searchable and selectable in the browser.
 matplotlib.rcParams["svg.fonttype"] = "none"
+# The same results draw the same file: no creation date, and fixed ids, so a republish without new results
+# leaves html/charts unchanged in git.
+matplotlib.rcParams["svg.hashsalt"] = "rnnbench"
+SVG_METADATA = {"Date": None}
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import env_matrix  # noqa: E402
@@ -82,7 +86,7 @@ def bar_chart(cells, scenario, machine, profile, path):
     ax.set_xlabel("ms per training step (median; whisker: interquartile range)")
     ax.set_title("{} ({} profile), {}".format(scenario, profile, machine), fontsize=10)
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, metadata=SVG_METADATA)
     plt.close(fig)
     return True
 
@@ -114,7 +118,7 @@ def release_chart(cells, framework, machine, profile, path):
             ax.legend(fontsize=7)
     fig.suptitle("{} across releases ({} profile), {}".format(framework, profile, machine), fontsize=11)
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, metadata=SVG_METADATA)
     plt.close(fig)
     return True
 
