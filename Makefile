@@ -54,11 +54,13 @@ run: $(VENV)/.installed
 
 # The whole matrix on a small disk: entry by entry, each environment deleted after its run; run it again to
 # resume (asv's --skip-existing skips what already has results at this commit). KEEP_ENVS=1 keeps them.
-# The machine's speed is checked first (SPEED_CHECK=0: not at all); SPEED_WAIT=MINUTES waits out a slow spell.
+# The machine's speed is checked first (SPEED_CHECK=0: not at all); SPEED_WAIT=MINUTES waits out a slow spell;
+# SPEED_RETRIES=N runs an entry again (up to N times) when the machine slowed down during it.
 matrix: $(VENV)/.installed
 	$(PY) tools/machine_name.py --register $(MACHINE)
 	$(PY) tools/matrix_run.py --machine $(MACHINE) --profile $(PROFILE) $(foreach s,$(STACKS),--stack $(s)) \
-		$(if $(KEEP_ENVS),--keep-envs) $(if $(filter 0,$(SPEED_CHECK)),,--speed-check $(if $(SPEED_WAIT),--wait-for-speed $(SPEED_WAIT))) -- $(ASV_RUN_ARGS)
+		$(if $(KEEP_ENVS),--keep-envs) $(if $(filter 0,$(SPEED_CHECK)),,--speed-check $(if $(SPEED_WAIT),--wait-for-speed $(SPEED_WAIT)) $(if $(SPEED_RETRIES),--retries $(SPEED_RETRIES))) \
+		-- $(ASV_RUN_ARGS)
 
 # Two stacks (framework releases) measured at one suite commit, side by side with asv's significance test.
 compare: $(COMPARE_VENV)/.installed

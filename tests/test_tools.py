@@ -1,4 +1,5 @@
 """The tools/ scripts: dashboard made offline, machine names, results table."""
+import json
 import os
 import sys
 
@@ -269,6 +270,22 @@ def test_speed_check_log_keeps_every_check_and_sums_them_up_by_day(tmp_path):
         speed_check.history(str(tmp_path / "none.csv"))
 
 
+def test_speed_check_can_leave_the_runs_of_given_commits_out_of_its_reference(monkeypatch):
+    class Run(object):
+        def __init__(self, commit, seconds):
+            self.commit_hash, self.seconds = commit, seconds
+    monkeypatch.setattr(speed_check, "pins_mismatch", lambda stack: None)
+    monkeypatch.setattr(speed_check.results_table, "load",
+                        lambda machine, profile: [Run("aaaa", 0.010), Run("bbbb", 0.020)])
+    monkeypatch.setattr(speed_check, "reference_medians",
+                        lambda result_sets, stack, cells: {cell: [r.seconds for r in result_sets] for cell in cells})
+    monkeypatch.setattr(speed_check, "time_cell", lambda cell, profile, steps, stack: {"times": [0.020] * 3})
+    lines = []
+    assert speed_check.check("box", out=lines.append) is False  # the median of 10 and 20 ms is 15: 1.33 times
+    assert speed_check.check("box", out=lines.append, exclude_commits={"aaaa"}) is True  # 20 ms alone
+    assert lines[-2].startswith("note: the reference rests on 1 stored torch-2.13 run")
+
+
 def test_speed_check_times_a_control_cell_in_a_fresh_process():
     pytest.importorskip("torch")
     run = speed_check.time_cell(("pytorch", "nn.LSTM", "1x320/CE-short"), "small", 2, "torch-2.13")
@@ -339,16 +356,20 @@ def test_matrix_run_prunes_only_inside_the_environment_folder(tmp_path):
     assert outside.exists()
 
 
-def _fake_matrix(monkeypatch, verdicts):
-    """matrix_run over two entries with asv and the speed check faked: [asv runs made], [checks made]."""
+def _fake_matrix(monkeypatch, verdicts, on_run=lambda command: None, excluded=None):
+    """matrix_run over two entries with asv and the speed check faked: [asv runs made], [checks made].
+    on_run(command) stands for what asv writes; `excluded` (a list) collects each check's exclude_commits."""
     runs, checks = [], []
     monkeypatch.setattr(matrix_run, "entries",
                         lambda profile, stacks: [("env-a", "/nowhere/a"), ("env-b", "/nowhere/b")])
-    monkeypatch.setattr(matrix_run.subprocess, "call", lambda command, cwd: runs.append(command) or 0)
+    monkeypatch.setattr(matrix_run.subprocess, "call",
+                        lambda command, cwd: runs.append(command) or on_run(command) or 0)
 
-    def check(machine, profile, out, log):
+    def check(machine, profile, out, log, exclude_commits=()):
         assert log.endswith(os.path.join("results", machine, "speed_checks.csv"))  # every gate check is kept
         checks.append(machine)
+        if excluded is not None:
+            excluded.append(set(exclude_commits))
         verdict = verdicts[len(checks) - 1]
         if isinstance(verdict, Exception):
             raise verdict
@@ -369,6 +390,65 @@ def test_matrix_run_stops_after_the_entry_the_machine_slowed_down_in(monkeypatch
     assert matrix_run.main(["--machine", "box-small", "--keep-envs", "--speed-check"]) == 1
     assert len(runs) == 1 and len(checks) == 2  # env-b never ran
     assert "matrix_run: env-a: ok; the machine was NOT at its usual speed afterwards" in capsys.readouterr().out
+
+
+def _results_of(folder):
+    return {path.name: json.loads(path.read_text()) for path in sorted(folder.iterdir())}
+
+
+def test_matrix_run_sets_aside_what_an_entry_wrote_while_the_machine_slowed_down(monkeypatch, tmp_path, capsys):
+    folder, aside = tmp_path / "results" / "box-small", tmp_path / "doubtful"
+    folder.mkdir(parents=True)
+    (folder / "machine.json").write_text("{}")
+    (folder / "aaaa-env-a.json").write_text(json.dumps({"commit_hash": "aaaa", "results": {"old": 1}}))
+    (folder / "aaaa-env-b.json").write_text(json.dumps({"commit_hash": "aaaa", "results": {"b": 1}}))
+    monkeypatch.setattr(matrix_run, "results_folder", lambda conf, machine: str(folder))
+    monkeypatch.setattr(matrix_run, "doubtful_folder", lambda machine: str(aside))
+
+    def asv_writes(command):  # a new commit's file, and one more result added to an older file of this entry
+        env = command[command.index("-E") + 1]
+        (folder / "bbbb-{}.json".format(env)).write_text(json.dumps({"commit_hash": "bbbb", "results": {}}))
+        if env == "env-a":
+            (folder / "aaaa-env-a.json").write_text(json.dumps({"commit_hash": "aaaa", "results": {"old": 1,
+                                                                                                    "new": 2}}))
+    excluded = []
+    runs, checks = _fake_matrix(monkeypatch, [True, False], asv_writes, excluded)
+    assert matrix_run.main(["--machine", "box-small", "--keep-envs", "--speed-check"]) == 1
+    # The after-check was judged without this entry's own results; the slow entry's files went aside, the
+    # older file got its old content back, and env-b never ran.
+    assert excluded == [set(), {"aaaa", "bbbb"}] and len(runs) == 1
+    assert _results_of(folder) == {"aaaa-env-a.json": {"commit_hash": "aaaa", "results": {"old": 1}},
+                                   "aaaa-env-b.json": {"commit_hash": "aaaa", "results": {"b": 1}},
+                                   "machine.json": {}}
+    assert sorted(name.split("-", 1)[1] for name in os.listdir(aside)) == ["aaaa-env-a.json", "bbbb-env-a.json"]
+    assert "in doubt: aaaa-env-a.json, bbbb-env-a.json moved to {}; the run stopped here".format(aside) in \
+        capsys.readouterr().out
+
+
+def test_matrix_run_runs_an_entry_again_once_the_machine_is_back_to_its_usual_speed(monkeypatch, tmp_path,
+                                                                                    capsys):
+    folder = tmp_path / "results"
+    folder.mkdir()
+    monkeypatch.setattr(matrix_run, "results_folder", lambda conf, machine: str(folder))
+    monkeypatch.setattr(matrix_run, "doubtful_folder", lambda machine: str(tmp_path / "doubtful"))
+
+    def asv_writes(command):
+        env = command[command.index("-E") + 1]
+        (folder / "bbbb-{}.json".format(env)).write_text(json.dumps({"commit_hash": "bbbb", "n": len(runs)}))
+    # checks: before env-a, after it (slow), before running it again, after it again, after env-b
+    runs, checks = _fake_matrix(monkeypatch, [True, False, True, True, True], asv_writes)
+    assert matrix_run.main(["--machine", "box-small", "--keep-envs", "--speed-check", "--retries", "1"]) == 0
+    assert [command[command.index("-E") + 1] for command in runs] == ["env-a", "env-a", "env-b"]
+    assert _results_of(folder)["bbbb-env-a.json"]["n"] == 2  # the second run's times are the ones filed
+    out = capsys.readouterr().out
+    assert "speed check before running env-a again" in out and "matrix_run: env-a: ok (run 2 times)" in out
+    # Still slow when it is time to run it again (no wait asked for): the run stops, nothing of env-a filed.
+    runs, checks = _fake_matrix(monkeypatch, [True, False, False], asv_writes)
+    (folder / "bbbb-env-a.json").unlink()
+    assert matrix_run.main(["--machine", "box-small", "--keep-envs", "--speed-check", "--retries", "1"]) == 1
+    assert len(runs) == 1 and sorted(os.listdir(folder)) == ["bbbb-env-b.json"]
+    with pytest.raises(SystemExit):  # retries mean nothing without the check
+        matrix_run.main(["--machine", "box-small", "--retries", "1"])
 
 
 def test_matrix_run_waits_out_a_slow_spell_when_asked(monkeypatch, capsys):

@@ -1,7 +1,7 @@
 """Run the environment matrix entry by entry, pruning each environment after its run, resumable.
 
     python tools/matrix_run.py --machine NAME [--profile small] [--stack S ...] [--keep-envs]
-                               [--speed-check [--wait-for-speed MINUTES]] [-- ASV RUN ARGUMENTS]
+                               [--speed-check [--wait-for-speed MINUTES] [--retries N]] [-- ASV RUN ARGUMENTS]
 
 A whole matrix of framework releases does not fit on a small disk at once (a torch, TensorFlow or JAX
 environment takes 1 to 6 GB). So, for each asv environment of the profile (each stack, in
@@ -18,14 +18,18 @@ without a failed benchmark.
 With --speed-check (`make matrix` passes it unless SPEED_CHECK=0), tools/speed_check.py's control cells run
 before the first entry and after each one: asv files results under the machine's name, and a guest of one
 name can be 1.5 to 2 times slower on some hosts or in some hours. If the machine is not at its usual speed
-before the first entry, nothing runs; if it is not after an entry, the run stops there and names that
-entry, whose results at this commit are then in doubt. Where the machine has no reference yet (no stored
-result of the control stack), the check is skipped with a note. A machine's slow spells come and go (on
+before the first entry, nothing runs; if it is not after an entry, that entry's results are in doubt: the
+result files its run wrote or changed are moved to .asv/doubtful/<machine>/ (what was there before is put
+back), so that only times taken between two passing checks are filed, and the run stops there, or, with
+--retries N (`make matrix SPEED_RETRIES=N`), waits for the machine's usual speed and runs that entry again, up
+to N times. Where the machine has no reference yet (no stored result of the control stack), the check is
+skipped with a note. A machine's slow spells come and go (on
 the guest this suite's results name, they lasted hours); --wait-for-speed MINUTES (`make matrix
 SPEED_WAIT=MINUTES`) checks again every RECHECK_MINUTES for up to that long before giving up, instead of
 giving up at once.
 """
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -93,29 +97,103 @@ def prune(env_dir, env_root):
 RECHECK_MINUTES = 7
 
 
-def speed_gate(machine, profile, when):
+def speed_gate(machine, profile, when, exclude_commits=()):
     """speed_check's verdict (True/False), or None where it cannot check (a note is printed)."""
     print("matrix_run: speed check {}".format(when), flush=True)
     try:
         return speed_check.check(machine, profile, out=lambda line: print(line, flush=True),
-                                 log=speed_check.log_path(machine))
+                                 log=speed_check.log_path(machine), exclude_commits=exclude_commits)
     except speed_check.CannotCheck as reason:
         print("matrix_run: speed check skipped: {}".format(reason), flush=True)
         return None
 
 
-def wait_for_speed(machine, profile, minutes):
+def wait_for_speed(machine, profile, minutes, when="before the first entry"):
     """The first speed check's verdict, checking again every RECHECK_MINUTES while the machine is slow, for up
     to `minutes` in all (0: one check)."""
     give_up = time.monotonic() + minutes * 60
-    verdict = speed_gate(machine, profile, "before the first entry")
+    verdict = speed_gate(machine, profile, when)
     while verdict is False and time.monotonic() < give_up:
         pause = min(RECHECK_MINUTES * 60, give_up - time.monotonic())
         print("matrix_run: not at its usual speed; checking again in {:.0f} min (until {:.0f} min have "
               "passed)".format(pause / 60, minutes), flush=True)
         time.sleep(pause)
-        verdict = speed_gate(machine, profile, "before the first entry, again")
+        verdict = speed_gate(machine, profile, when + ", again")
     return verdict
+
+
+def results_folder(conf, machine):
+    """Where asv files this machine's results."""
+    return os.path.join(ROOT, conf.results_dir, machine)
+
+
+def doubtful_folder(machine):
+    """Where results taken while the machine was slow are set aside (ignored by git and by asv publish)."""
+    return os.path.join(ROOT, ".asv", "doubtful", machine)
+
+
+def snapshot(folder):
+    """{name: content} of a machine's result files, to tell afterwards what one entry's run wrote."""
+    if not os.path.isdir(folder):
+        return {}
+    snap = {}
+    for name in os.listdir(folder):
+        if name.endswith(".json") and name != "machine.json":
+            with open(os.path.join(folder, name), "rb") as f:
+                snap[name] = f.read()
+    return snap
+
+
+def written_since(folder, before):
+    """{name: content} of the result files written or changed since `before` (a snapshot)."""
+    return {name: content for name, content in snapshot(folder).items() if before.get(name) != content}
+
+
+def commits_of(written):
+    """The suite commits of result files (asv's commit_hash in each)."""
+    return {json.loads(content.decode("utf-8")).get("commit_hash") for content in written.values()}
+
+
+def set_aside(folder, before, aside):
+    """Move the result files written or changed since `before` (a snapshot) into `aside`, each under a UTC
+    stamp, and put back what they held before: the names moved."""
+    moved = []
+    for name in sorted(written_since(folder, before)):
+        os.makedirs(aside, exist_ok=True)
+        shutil.move(os.path.join(folder, name),
+                    os.path.join(aside, "{}-{}".format(time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()), name)))
+        if name in before:
+            with open(os.path.join(folder, name), "wb") as f:
+                f.write(before[name])
+        moved.append(name)
+    return moved
+
+
+def run_entry(args, conf, checking, env_name, env_dir, folder, aside):
+    """Run one matrix entry (again, up to args.retries times, while the machine slowed down during it):
+    (exit code, outcome line, whether the matrix run stops here)."""
+    for attempt in range(args.retries + 1):
+        print("matrix_run: {}{}".format(env_name, " (again)" if attempt else ""), flush=True)
+        before = snapshot(folder)
+        code = subprocess.call(asv_run_command(env_name, args.machine, args.asv_args), cwd=ROOT)
+        # asv exits 2 when a benchmark failed (its results are saved all the same), 1 when it could not run.
+        outcome = {0: "ok", 2: "some benchmarks failed"}.get(code, "asv run exited {}".format(code))
+        if not args.keep_envs and prune(env_dir, env_root(conf)):
+            outcome += ", environment pruned"
+        # The check is judged against the reference as it stood before this entry: where the entry is the
+        # control stack itself, its own new times would otherwise pull the reference towards them.
+        if not checking or speed_gate(args.machine, args.profile, "after " + env_name,
+                                      commits_of(written_since(folder, before))) is not False:
+            return code, outcome + (" (run {} times)".format(attempt + 1) if attempt else ""), False
+        # Times taken while the machine was slow are not filed under its name; set aside, not deleted, they
+        # can still be looked at.
+        moved = set_aside(folder, before, aside)
+        outcome += ("; the machine was NOT at its usual speed afterwards, so this entry's results at this commit "
+                    "are in doubt: {} moved to {}".format(", ".join(moved) or "nothing", aside))
+        if attempt == args.retries or wait_for_speed(args.machine, args.profile, args.wait_for_speed,
+                                                     "before running {} again".format(env_name)) is False:
+            return code or 1, outcome + "; the run stopped here", True
+        print("matrix_run: {}: {}; running it again".format(env_name, outcome), flush=True)
 
 
 def main(argv=None):
@@ -129,10 +207,15 @@ def main(argv=None):
     parser.add_argument("--wait-for-speed", type=float, default=0, metavar="MINUTES",
                         help="with --speed-check: while the machine is slow before the first entry, check again "
                              "every {} min for up to MINUTES before giving up".format(RECHECK_MINUTES))
+    parser.add_argument("--retries", type=int, default=0, metavar="N",
+                        help="with --speed-check: when the machine slowed down during an entry, wait for its usual "
+                             "speed (as --wait-for-speed) and run that entry again, up to N times")
     parser.add_argument("asv_args", nargs="*", help="passed on to asv run (after --)")
     args = parser.parse_args(argv)
     if args.wait_for_speed < 0 or (args.wait_for_speed and not args.speed_check):
         parser.error("--wait-for-speed wants --speed-check and a number of minutes >= 0")
+    if args.retries < 0 or (args.retries and not args.speed_check):
+        parser.error("--retries wants --speed-check and a number >= 0")
     conf = Config.load(os.path.join(ROOT, "asv.conf.json"))
     todo = entries(args.profile, args.stack)
     checking = args.speed_check
@@ -142,21 +225,14 @@ def main(argv=None):
             raise SystemExit("matrix_run: {} is not at its usual speed (table above): nothing was run; try again "
                              "later (SPEED_WAIT=MINUTES keeps trying) or on another host, or pass SPEED_CHECK=0 to "
                              "file its times anyway".format(args.machine))
+    folder = results_folder(conf, args.machine)
+    aside = doubtful_folder(args.machine)
     outcomes = []
     for env_name, env_dir in todo:
-        print("matrix_run: {}".format(env_name), flush=True)
-        code = subprocess.call(asv_run_command(env_name, args.machine, args.asv_args), cwd=ROOT)
-        # asv exits 2 when a benchmark failed (its results are saved all the same), 1 when it could not run.
-        outcome = {0: "ok", 2: "some benchmarks failed"}.get(code, "asv run exited {}".format(code))
-        if not args.keep_envs and prune(env_dir, env_root(conf)):
-            outcome += ", environment pruned"
-        if checking and speed_gate(args.machine, args.profile, "after " + env_name) is False:
-            code = code or 1
-            outcome += ("; the machine was NOT at its usual speed afterwards, so this entry's results at this "
-                        "commit are in doubt; the run stopped here")
-            outcomes.append((env_name, code, outcome))
-            break
+        code, outcome, stop = run_entry(args, conf, checking, env_name, env_dir, folder, aside)
         outcomes.append((env_name, code, outcome))
+        if stop:
+            break
     for env_name, _, outcome in outcomes:
         print("matrix_run: {}: {}".format(env_name, outcome))
     return 0 if all(code == 0 for _, code, _ in outcomes) else 1

@@ -179,9 +179,11 @@ class CannotCheck(Exception):
     """The check cannot run here: the control stack's pins are missing, or the machine has no reference."""
 
 
-def check(machine, profile="small", factor=1.15, steps=30, out=print, log=None):
+def check(machine, profile="small", factor=1.15, steps=30, out=print, log=None, exclude_commits=()):
     """Time the control cells, print the table with ``out``: True when every cell is within ``factor`` of its
-    reference, False when not; raises CannotCheck. ``log``: a CSV path the check is appended to."""
+    reference, False when not; raises CannotCheck. ``log``: a CSV path the check is appended to.
+    ``exclude_commits``: stored results at these suite commits are left out of the reference (a check after
+    a run of the control stack itself must not be judged against that run)."""
     stack = env_matrix.find(env_matrix.load_stacks(), CONTROL_STACK)
     why = pins_mismatch(stack)
     if why:
@@ -191,6 +193,7 @@ def check(machine, profile="small", factor=1.15, steps=30, out=print, log=None):
         result_sets = results_table.load(machine, profile)
     except SystemExit as error:  # results_table's one-line refusal
         raise CannotCheck(str(error).split(": ", 1)[-1])
+    result_sets = [result for result in result_sets if result.commit_hash not in set(exclude_commits)]
     stored = reference_medians(result_sets, CONTROL_STACK, CONTROL_CELLS)
     empty = [" ".join(cell) for cell, values in stored.items() if not values]
     if empty:
