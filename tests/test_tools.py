@@ -605,6 +605,24 @@ def test_timeline_stacks_draw_release_lines_but_no_bars(tmp_path, monkeypatch):
         "1.0.0", "1.9.1", "1.10.2", "2.13.0"]
 
 
+def test_speed_check_chart_draws_each_cells_ratio_with_the_gates_band(tmp_path):
+    log = str(tmp_path / "speed_checks.csv")
+    short, long_ = ("pytorch", "nn.LSTM", "1x320/CE-short"), ("pytorch", "nn.LSTM", "1x320/CE-long")
+    stored = {short: [0.0144], long_: [0.0296]}
+    speed_check.append_log(log, [(short, 0.0180, 0.0144), (long_, 0.0384, 0.0296)], stored, "small", 1.15, False,
+                           when="2026-12-01T18:15:00Z", commit="0943cb1a")
+    speed_check.append_log(log, [(short, 0.0150, 0.0144), (long_, 0.0300, 0.0296)], stored, "small", 1.15, True,
+                           when="2026-12-01T18:22:00Z", commit="0943cb1a")
+    path = tmp_path / "checks.svg"
+    assert charts.speed_check_chart(speed_check.read_log(log), "box", "small", str(path))
+    svg = path.read_text()
+    assert "1 of 2 within 1.15x" in svg and "nn.LSTM 1x320/CE-short" in svg and "12-01 18:15" in svg
+    assert not charts.speed_check_chart(speed_check.read_log(log), "box", "seed", str(tmp_path / "none.svg"))
+    drawn = charts.draw("box", "small", [], str(tmp_path), timeline=set(), log=log)
+    assert drawn == [("box-small-speed-checks.svg", drawn[0][1])] and "speed checks" in drawn[0][1]
+    assert charts.draw("box", "small", [], str(tmp_path), timeline=set(), log=str(tmp_path / "none.csv")) == []
+
+
 def test_release_table_orders_one_frameworks_stacks_by_version(capsys):
     machine = next(m for m in _committed_machines() if m.endswith("-small"))  # where the 2018 stacks ran
     results_table.main(["--machine", machine, "--profile", "small", "--releases", "pytorch"])

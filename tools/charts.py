@@ -10,6 +10,9 @@ For every machine in results/ and every size profile it ran (charts are named <m
   fill a framework's history, and dozens of them would bury the comparison of implementations.
 - ``releases-<framework>.svg``: one panel per scenario, x the framework's releases (the stacks that ran it,
   oldest first), y ms per step, one line per implementation (per Keras backend for Keras).
+- ``speed-checks.svg``: where results/<machine>/speed_checks.csv keeps the machine's speed checks
+  (tools/speed_check.py), each control cell's time over its reference at every check, in order, with the
+  band a check must stay within: how steady the machine was while its results were taken.
 - ``index.html``: the charts with the machine, the profile and the source commits named; `make publish`
   links it from asv's dashboard.
 
@@ -40,6 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import env_matrix  # noqa: E402
 import export_csv  # noqa: E402
 import results_table  # noqa: E402
+import speed_check  # noqa: E402
 
 SCENARIOS = list(export_csv.STUDY_EXPERIMENTS)
 
@@ -123,6 +127,42 @@ def release_chart(cells, framework, machine, profile, path):
     return True
 
 
+def speed_check_chart(log_rows, machine, profile, path):
+    """Each control cell's ratio to its reference at every check of the profile, oldest first; the gate's
+    band drawn at the newest check's factor. False where the log has no check of the profile."""
+    rows = [row for row in log_rows if row["profile"] == profile]
+    if not rows:
+        return False
+    checks = list(dict.fromkeys(row["utc"] for row in rows))
+    x_of = {utc: i for i, utc in enumerate(checks)}
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.16 * len(checks) + 2.5), 4.2))
+    for cell in dict.fromkeys(row["cell"] for row in rows):
+        mine = [row for row in rows if row["cell"] == cell]
+        line, = ax.plot([x_of[row["utc"]] for row in mine], [float(row["ratio"]) for row in mine], marker="o",
+                        markersize=3, linewidth=0.8, label=cell)
+        slow = [row for row in mine if row["verdict"] != "usual"]
+        ax.plot([x_of[row["utc"]] for row in slow], [float(row["ratio"]) for row in slow], linestyle="none",
+                marker="o", markersize=6, markerfacecolor="none", color=line.get_color())
+    factor = float(rows[-1]["factor"])
+    for bound in (factor, 1.0 / factor):
+        ax.axhline(bound, color="#999999", linestyle="--", linewidth=0.8)
+    ax.axhline(1.0, color="#cccccc", linewidth=0.6)
+    step = max(1, len(checks) // 24)  # a label every few checks where there are many
+    ax.set_xticks(range(0, len(checks), step))
+    ax.set_xticklabels([checks[i][5:16].replace("T", " ") for i in range(0, len(checks), step)], fontsize=7,
+                       rotation=90)
+    ax.set_xlabel("check (UTC; in order, not to scale)")
+    ax.set_ylabel("time here / reference")
+    usual = sum(len({row["verdict"] for row in rows if row["utc"] == utc} - {"usual"}) == 0 for utc in checks)
+    ax.set_title("speed checks ({} profile), {}\n{} of {} within {:.2f}x either way (dashed); ringed: a check "
+                 "that was not".format(profile, machine, usual, len(checks), factor), fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, metadata=SVG_METADATA)
+    plt.close(fig)
+    return True
+
+
 def index_page(sections):
     """The charts page: one section per (machine, profile), each chart with its caption and source commits."""
     body = []
@@ -156,9 +196,10 @@ def machine_profiles(results_dir):
     return out
 
 
-def draw(machine, profile, result_sets, out_dir, timeline=None):
+def draw(machine, profile, result_sets, out_dir, timeline=None, log=None):
     """Every chart of one machine and profile into out_dir: [(file name, caption)]. ``timeline``: the stacks
-    drawn in the release charts only (default: those marked so in env_matrix/stacks.json)."""
+    drawn in the release charts only (default: those marked so in env_matrix/stacks.json); ``log``: the
+    machine's speed-check log, where it has one."""
     cells = step_cells(result_sets)
     timeline = env_matrix.timeline_stacks() if timeline is None else timeline
     prefix = "{}-{}".format(_slug(machine), _slug(profile))
@@ -172,6 +213,11 @@ def draw(machine, profile, result_sets, out_dir, timeline=None):
         name = "{}-releases-{}.svg".format(prefix, framework)
         if release_chart(cells, framework, machine, profile, os.path.join(out_dir, name)):
             charts.append((name, "{} across its releases: ms per step per implementation".format(framework)))
+    name = "{}-speed-checks.svg".format(prefix)
+    if log and os.path.exists(log) and speed_check_chart(speed_check.read_log(log), machine, profile,
+                                                         os.path.join(out_dir, name)):
+        charts.append((name, "the machine's speed checks: each control cell's time over its reference, with the "
+                             "band its results were filed within"))
     return charts
 
 
@@ -186,7 +232,8 @@ def main(argv=None):
     sections = []
     for machine, profile in machine_profiles(args.results_dir):
         result_sets = results_table.load(machine, profile, args.results_dir)
-        charts = draw(machine, profile, result_sets, out_dir)
+        charts = draw(machine, profile, result_sets, out_dir,
+                      log=speed_check.log_path(machine, args.results_dir))
         sources = set()
         results_table.cells(result_sets, results_table.STEP, sources)
         commits = sorted({r.commit_hash[:8] for r in result_sets if id(r) in sources})

@@ -145,12 +145,17 @@ def append_log(path, rows, stored, profile, factor, usual, when=None, commit=Non
                              "{:.3f}".format(measured / reference), factor, "usual" if usual else "slow"])
 
 
-def history(path):
-    """Lines summing up a speed-check log by UTC day: checks, how many passed, each cell's ratios."""
+def read_log(path):
+    """A speed-check log's rows (dicts keyed by LOG_COLUMNS), oldest first."""
     if not os.path.exists(path):
         raise CannotCheck("no speed-check log at {}".format(path))
     with open(path, newline="") as log:
-        rows = list(csv.DictReader(log))
+        return list(csv.DictReader(log))
+
+
+def history(path):
+    """Lines summing up a speed-check log by UTC day: checks, how many passed, each cell's ratios."""
+    rows = read_log(path)
     days = {}
     for row in rows:
         day = days.setdefault(row["utc"][:10], {"checks": {}, "cells": {}})
