@@ -260,14 +260,47 @@ def test_speed_check_log_keeps_every_check_and_sums_them_up_by_day(tmp_path):
     with open(path) as log:
         lines = log.read().splitlines()
     assert lines[0].split(",") == list(speed_check.LOG_COLUMNS) and len(lines) == 7  # one header, a row per cell
-    assert lines[1] == "2026-12-01T18:15:00Z,0943cb1a,small,nn.LSTM 1x320/CE-short,18.00,14.40,1,1.250,1.15,slow"
+    assert lines[1] == "2026-12-01T18:15:00Z,0943cb1a,small,nn.LSTM 1x320/CE-short,18.00,14.40,1,1.250,1.15,slow,"
+    speed_check.append_log(path, [(short, 0.0160, 0.0144), (long_, 0.0300, 0.0298)], stored, "small", 1.15, True,
+                           when="2026-12-02T01:07:00Z", commit="0943cb1a", steals=[0.125, None])
+    assert open(path).read().splitlines()[-2].endswith(",usual,0.125")
     table = speed_check.history(path)
     assert table[0] == "| UTC day | checks | usual | first-last | nn.LSTM 1x320/CE-short ratios | " \
-                       "nn.LSTM 1x320/CE-long ratios |"
-    assert table[2] == "| 2026-12-01 | 2 | 1 | 18:15-18:22 | 1.04-1.25 | 1.01-1.29 |"
-    assert table[3] == "| 2026-12-02 | 1 | 1 | 01:00-01:00 | 0.97-0.97 | 0.97-0.97 |"
+                       "nn.LSTM 1x320/CE-long ratios | most host steal |"
+    assert table[2] == "| 2026-12-01 | 2 | 1 | 18:15-18:22 | 1.04-1.25 | 1.01-1.29 | - |"
+    assert table[3] == "| 2026-12-02 | 2 | 2 | 01:00-01:07 | 0.97-1.11 | 0.97-1.01 | 12% |"
     with pytest.raises(speed_check.CannotCheck, match="no speed-check log"):
         speed_check.history(str(tmp_path / "none.csv"))
+
+
+def test_speed_check_log_kept_under_older_columns_gains_the_new_ones(tmp_path):
+    path = tmp_path / "speed_checks.csv"
+    old_header = "utc,commit,profile,cell,here_ms,reference_ms,reference_runs,ratio,factor,verdict"
+    old_row = "2026-12-01T18:15:00Z,0943cb1a,small,nn.LSTM 1x320/CE-short,18.00,14.40,1,1.250,1.15,slow"
+    path.write_text(old_header + "\n" + old_row + "\n")
+    cell = ("pytorch", "nn.LSTM", "1x320/CE-short")
+    speed_check.append_log(str(path), [(cell, 0.0150, 0.0144)], {cell: [0.0144]}, "small", 1.15, True,
+                           when="2026-12-02T00:40:00Z", commit="c372f8dd", steals=[0.0])
+    lines = path.read_text().splitlines()
+    assert lines == [",".join(speed_check.LOG_COLUMNS), old_row + ",",  # the old check kept, its steal unknown
+                     "2026-12-02T00:40:00Z,c372f8dd,small,nn.LSTM 1x320/CE-short,15.00,14.40,1,1.042,1.15,usual,0.000"]
+    path.write_text(old_header + ",mood\n" + old_row + ",calm\n")
+    with pytest.raises(speed_check.CannotCheck, match="columns this tool does not know \\(mood\\)"):
+        speed_check.append_log(str(path), [(cell, 0.0150, 0.0144)], {cell: [0.0144]}, "small", 1.15, True)
+    assert path.read_text() == old_header + ",mood\n" + old_row + ",calm\n"  # refused, nothing lost
+
+
+def test_speed_check_host_steal_is_the_share_of_wanted_cpu_time_held_back(tmp_path):
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  1000 10 200 5000 30 5 5 40 0 0\ncpu0 500 5 100 2500 15 2 3 20 0 0\n")
+    assert speed_check.cpu_times(str(stat)) == (1220, 40)  # user+nice+system+irq+softirq, steal
+    assert speed_check.steal_share((1220, 40), (1520, 140)) == 0.25  # 300 ticks ran, 100 were held back
+    assert speed_check.steal_share((1220, 40), (1220, 40)) is None  # nothing wanted to run
+    assert speed_check.steal_share(None, (1220, 40)) is None
+    assert speed_check.cpu_times(str(tmp_path / "none")) is None  # not Linux: no steal column, no claim
+    stat.write_text("cpu  1000 10 200 5000\n")
+    assert speed_check.cpu_times(str(stat)) is None
+    assert speed_check.percent(0.254) == "25%" and speed_check.percent(None) == "-"
 
 
 def test_speed_check_can_leave_the_runs_of_given_commits_out_of_its_reference(monkeypatch):
@@ -290,6 +323,7 @@ def test_speed_check_times_a_control_cell_in_a_fresh_process():
     pytest.importorskip("torch")
     run = speed_check.time_cell(("pytorch", "nn.LSTM", "1x320/CE-short"), "small", 2, "torch-2.13")
     assert len(run["times"]) == 2 and all(t > 0 for t in run["times"]) and run["device"].startswith("cpu")
+    assert run["steal"] is None or 0.0 <= run["steal"] <= 1.0  # over the timed steps alone
 
 
 def test_speed_check_refuses_what_it_cannot_check():

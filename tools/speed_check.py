@@ -15,7 +15,10 @@ beside the cell's reference: the median, over every commit stored for the contro
 and profile, of asv's median of that cell. Run it on an otherwise idle machine, like any timing.
 
 Each check is appended to results/<machine>/speed_checks.csv (time, suite commit, cell, here and reference
-in ms, ratio, verdict; --no-log: not), so a machine's fast and slow spells are kept with its results.
+in ms, ratio, verdict, host steal; --no-log: not), so a machine's fast and slow spells are kept with its
+results. "Host steal" is the share of the CPU time the guest's CPUs wanted during a cell's timed steps that
+the hypervisor gave to others (Linux's steal time, /proc/stat): a slow check with little steal was slowed
+by something the guest cannot see (a busy host's shared caches and memory, its clock).
 
 Exit status: 0 when every cell is within --factor of its reference, either way; 1 when one is not (the
 machine is not at its usual speed: do not file this session's times under this machine's name); a one-line
@@ -50,7 +53,10 @@ STEADY_REFERENCE_RUNS = 3
 # machine's slow spells are data that the README's accounts of them can be checked against.
 LOG_NAME = "speed_checks.csv"
 LOG_COLUMNS = ("utc", "commit", "profile", "cell", "here_ms", "reference_ms", "reference_runs", "ratio", "factor",
-               "verdict")
+               "verdict", "steal_share")
+# The first line of /proc/stat sums every CPU's time since boot, in clock ticks: user nice system idle iowait
+# irq softirq steal ...
+PROC_STAT = "/proc/stat"
 
 
 def installed_version(package):
@@ -95,6 +101,33 @@ def thin_reference_note(stored, stack=CONTROL_STACK):
                 runs, stack, "" if runs == 1 else "s", "that run" if runs == 1 else "those runs", stack))
 
 
+def cpu_times(path=PROC_STAT):
+    """(busy, steal) clock ticks summed over the guest's CPUs since boot, or None where the kernel does not
+    say (not Linux, or no steal column)."""
+    try:
+        with open(path) as stat:
+            fields = stat.readline().split()
+    except OSError:
+        return None
+    if len(fields) < 9 or fields[0] != "cpu":
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(field) for field in fields[1:9])
+    return user + nice + system + irq + softirq, steal
+
+
+def steal_share(before, after):
+    """Of the CPU time wanted between two cpu_times() samples (run, or ready but held back by the hypervisor),
+    the share held back, or None when either sample is missing or nothing ran."""
+    if before is None or after is None:
+        return None
+    busy, steal = after[0] - before[0], after[1] - before[1]
+    return steal / float(busy + steal) if busy + steal > 0 else None
+
+
+def percent(share):
+    return "-" if share is None else "{:.0f}%".format(share * 100)
+
+
 def verdict(rows, factor):
     """rows: [(cell, measured seconds, reference seconds)] -> (ratios, whether every ratio is within factor)."""
     ratios = [measured / reference for _, measured, reference in rows]
@@ -102,10 +135,14 @@ def verdict(rows, factor):
 
 
 def child(framework, implementation, scenario, profile, steps):
-    """In a fresh process: build, warm up, then ``steps`` timed checked steps (tools/time_step.py's loop)."""
+    """In a fresh process: build, warm up, then ``steps`` timed checked steps (tools/time_step.py's loop), and
+    the host's steal over those steps alone."""
     import time_step
-    _, times, workload = time_step.time_steps(framework, implementation, scenario, profile, steps)
-    print(MARKER + json.dumps({"times": times, "device": workload.device}))
+    ready = []
+    _, times, workload = time_step.time_steps(framework, implementation, scenario, profile, steps,
+                                              on_ready=lambda: ready.append(cpu_times()))
+    print(MARKER + json.dumps({"times": times, "device": workload.device,
+                               "steal": steal_share(ready[0], cpu_times())}))
 
 
 def time_cell(cell, profile, steps, stack_name):
@@ -130,19 +167,41 @@ def suite_commit():
     return done.stdout.strip() if done.returncode == 0 else ""
 
 
-def append_log(path, rows, stored, profile, factor, usual, when=None, commit=None):
-    """Append one check (rows: [(cell, measured s, reference s)]) to the CSV at ``path``."""
+def append_log(path, rows, stored, profile, factor, usual, when=None, commit=None, steals=None):
+    """Append one check (rows: [(cell, measured s, reference s)]; steals: each cell's steal share or None) to
+    the CSV at ``path``."""
     when = when or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     commit = suite_commit() if commit is None else commit
     new = not os.path.exists(path)
+    if not new:
+        _upgrade_log(path)
+    steals = steals or [None] * len(rows)
     with open(path, "a", newline="") as log:
         writer = csv.writer(log)
         if new:
             writer.writerow(LOG_COLUMNS)
-        for cell, measured, reference in rows:
+        for (cell, measured, reference), steal in zip(rows, steals):
             writer.writerow([when, commit, profile, " ".join(cell[1:]), "{:.2f}".format(measured * 1e3),
                              "{:.2f}".format(reference * 1e3), len(stored[cell]),
-                             "{:.3f}".format(measured / reference), factor, "usual" if usual else "slow"])
+                             "{:.3f}".format(measured / reference), factor, "usual" if usual else "slow",
+                             "" if steal is None else "{:.3f}".format(steal)])
+
+
+def _upgrade_log(path):
+    """Rewrite a log kept under older columns with today's, the columns it lacks left empty in its rows."""
+    with open(path, newline="") as log:
+        header = next(csv.reader(log), None)
+    if header is None or tuple(header) == LOG_COLUMNS:
+        return
+    unknown = [column for column in header if column not in LOG_COLUMNS]
+    if unknown:
+        raise CannotCheck("{} has columns this tool does not know ({}); not appending to it".format(
+            path, ", ".join(unknown)))
+    rows = read_log(path)
+    with open(path, "w", newline="") as log:
+        writer = csv.DictWriter(log, LOG_COLUMNS, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def read_log(path):
@@ -154,21 +213,25 @@ def read_log(path):
 
 
 def history(path):
-    """Lines summing up a speed-check log by UTC day: checks, how many passed, each cell's ratios."""
+    """Lines summing up a speed-check log by UTC day: checks, how many passed, each cell's ratios, and the
+    most host steal any cell saw ("-" where the log did not record it)."""
     rows = read_log(path)
     days = {}
     for row in rows:
-        day = days.setdefault(row["utc"][:10], {"checks": {}, "cells": {}})
+        day = days.setdefault(row["utc"][:10], {"checks": {}, "cells": {}, "steals": []})
         day["checks"][row["utc"]] = row["verdict"]
         day["cells"].setdefault(row["cell"], []).append(float(row["ratio"]))
+        if row.get("steal_share"):
+            day["steals"].append(float(row["steal_share"]))
     lines = ["| UTC day | checks | usual | first-last | " + " | ".join(
-        "{} ratios".format(cell) for cell in _cells_in(rows)) + " |"]
-    lines.append("|---" * (4 + len(_cells_in(rows))) + "|")
+        "{} ratios".format(cell) for cell in _cells_in(rows)) + " | most host steal |"]
+    lines.append("|---" * (5 + len(_cells_in(rows))) + "|")
     for day, seen in sorted(days.items()):
         times = sorted(seen["checks"])
-        lines.append("| {} | {} | {} | {}-{} | {} |".format(
+        lines.append("| {} | {} | {} | {}-{} | {} | {} |".format(
             day, len(times), sum(verdict == "usual" for verdict in seen["checks"].values()), times[0][11:16],
-            times[-1][11:16], " | ".join(_span(seen["cells"].get(cell)) for cell in _cells_in(rows))))
+            times[-1][11:16], " | ".join(_span(seen["cells"].get(cell)) for cell in _cells_in(rows)),
+            percent(max(seen["steals"]) if seen["steals"] else None)))
     return lines
 
 
@@ -206,22 +269,25 @@ def check(machine, profile="small", factor=1.15, steps=30, out=print, log=None, 
                                                                                ", ".join(empty)))
     out("speed check on {} ({} profile), control stack {}, {} steps per cell after warm-up".format(
         machine, profile, CONTROL_STACK, steps))
-    out("| cell | here (ms) | reference (ms) | stored commits' medians (ms) | ratio |")
-    out("|---|---|---|---|---|")
-    rows = []
+    out("| cell | here (ms) | reference (ms) | stored commits' medians (ms) | ratio | host steal |")
+    out("|---|---|---|---|---|---|")
+    rows, steals = [], []
     for cell in CONTROL_CELLS:
-        measured = statistics.median(time_cell(cell, profile, steps, CONTROL_STACK)["times"])
+        timed = time_cell(cell, profile, steps, CONTROL_STACK)
+        measured = statistics.median(timed["times"])
         reference = statistics.median(stored[cell])
         rows.append((cell, measured, reference))
-        out("| {} | {:.1f} | {:.1f} | {} | {:.2f} |".format(
+        steals.append(timed.get("steal"))
+        out("| {} | {:.1f} | {:.1f} | {} | {:.2f} | {} |".format(
             " ".join(cell[1:]), measured * 1e3, reference * 1e3,
-            ", ".join("{:.1f}".format(value * 1e3) for value in stored[cell]), measured / reference))
+            ", ".join("{:.1f}".format(value * 1e3) for value in stored[cell]), measured / reference,
+            percent(steals[-1])))
     ratios, usual = verdict(rows, factor)
     note = thin_reference_note(stored)
     if note:
         out(note)
     if log:
-        append_log(log, rows, stored, profile, factor, usual)
+        append_log(log, rows, stored, profile, factor, usual, steals=steals)
     if usual:
         out("usual speed: every cell within {:.2f}x of its reference".format(factor))
     else:

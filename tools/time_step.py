@@ -16,11 +16,14 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks import common, scenarios  # noqa: E402
 
 
-def time_steps(framework, implementation, scenario, profile, steps):
-    """(build and warm-up seconds, [seconds per timed step], workload)."""
+def time_steps(framework, implementation, scenario, profile, steps, on_ready=None):
+    """(build and warm-up seconds, [seconds per timed step], workload). ``on_ready``: called with no arguments
+    after the warm-up, just before the first timed step."""
     start = time.perf_counter()
     workload = common.prepared_workload(framework, implementation, scenario, profile)
     ready = time.perf_counter() - start
+    if on_ready:
+        on_ready()
     times = []
     for _ in range(steps):
         start = time.perf_counter()
