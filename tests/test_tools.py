@@ -303,19 +303,21 @@ def test_speed_check_host_steal_is_the_share_of_wanted_cpu_time_held_back(tmp_pa
     assert speed_check.percent(0.254) == "25%" and speed_check.percent(None) == "-"
 
 
-def test_speed_check_can_leave_the_runs_of_given_commits_out_of_its_reference(monkeypatch):
+def test_speed_check_can_leave_given_runs_out_of_its_reference(monkeypatch):
     class Run(object):
-        def __init__(self, commit, seconds):
-            self.commit_hash, self.seconds = commit, seconds
+        def __init__(self, commit, env_name, seconds):
+            self.commit_hash, self.env_name, self.seconds = commit, env_name, seconds
     monkeypatch.setattr(speed_check, "pins_mismatch", lambda stack: None)
     monkeypatch.setattr(speed_check.results_table, "load",
-                        lambda machine, profile: [Run("aaaa", 0.010), Run("bbbb", 0.020)])
+                        lambda machine, profile: [Run("aaaa", "control", 0.010), Run("bbbb", "control", 0.020)])
     monkeypatch.setattr(speed_check, "reference_medians",
                         lambda result_sets, stack, cells: {cell: [r.seconds for r in result_sets] for cell in cells})
     monkeypatch.setattr(speed_check, "time_cell", lambda cell, profile, steps, stack: {"times": [0.020] * 3})
     lines = []
     assert speed_check.check("box", out=lines.append) is False  # the median of 10 and 20 ms is 15: 1.33 times
-    assert speed_check.check("box", out=lines.append, exclude_commits={"aaaa"}) is True  # 20 ms alone
+    # Another environment's run at the same commit leaves the control stack's run there in the reference.
+    assert speed_check.check("box", out=lines.append, exclude_runs={("aaaa", "other")}) is False
+    assert speed_check.check("box", out=lines.append, exclude_runs={("aaaa", "control")}) is True  # 20 ms alone
     assert lines[-2].startswith("note: the reference rests on 1 stored torch-2.13 run")
 
 
@@ -392,18 +394,18 @@ def test_matrix_run_prunes_only_inside_the_environment_folder(tmp_path):
 
 def _fake_matrix(monkeypatch, verdicts, on_run=lambda command: None, excluded=None):
     """matrix_run over two entries with asv and the speed check faked: [asv runs made], [checks made].
-    on_run(command) stands for what asv writes; `excluded` (a list) collects each check's exclude_commits."""
+    on_run(command) stands for what asv writes; `excluded` (a list) collects each check's exclude_runs."""
     runs, checks = [], []
     monkeypatch.setattr(matrix_run, "entries",
                         lambda profile, stacks: [("env-a", "/nowhere/a"), ("env-b", "/nowhere/b")])
     monkeypatch.setattr(matrix_run.subprocess, "call",
                         lambda command, cwd: runs.append(command) or on_run(command) or 0)
 
-    def check(machine, profile, out, log, exclude_commits=()):
+    def check(machine, profile, out, log, exclude_runs=()):
         assert log.endswith(os.path.join("results", machine, "speed_checks.csv"))  # every gate check is kept
         checks.append(machine)
         if excluded is not None:
-            excluded.append(set(exclude_commits))
+            excluded.append(set(exclude_runs))
         verdict = verdicts[len(checks) - 1]
         if isinstance(verdict, Exception):
             raise verdict
@@ -434,25 +436,30 @@ def test_matrix_run_sets_aside_what_an_entry_wrote_while_the_machine_slowed_down
     folder, aside = tmp_path / "results" / "box-small", tmp_path / "doubtful"
     folder.mkdir(parents=True)
     (folder / "machine.json").write_text("{}")
-    (folder / "aaaa-env-a.json").write_text(json.dumps({"commit_hash": "aaaa", "results": {"old": 1}}))
-    (folder / "aaaa-env-b.json").write_text(json.dumps({"commit_hash": "aaaa", "results": {"b": 1}}))
+    (folder / "aaaa-env-a.json").write_text(json.dumps({"commit_hash": "aaaa", "env_name": "env-a",
+                                                        "results": {"old": 1}}))
+    (folder / "aaaa-env-b.json").write_text(json.dumps({"commit_hash": "aaaa", "env_name": "env-b",
+                                                        "results": {"b": 1}}))
     monkeypatch.setattr(matrix_run, "results_folder", lambda conf, machine: str(folder))
     monkeypatch.setattr(matrix_run, "doubtful_folder", lambda machine: str(aside))
 
     def asv_writes(command):  # a new commit's file, and one more result added to an older file of this entry
         env = command[command.index("-E") + 1]
-        (folder / "bbbb-{}.json".format(env)).write_text(json.dumps({"commit_hash": "bbbb", "results": {}}))
+        (folder / "bbbb-{}.json".format(env)).write_text(json.dumps({"commit_hash": "bbbb", "env_name": env,
+                                                                     "results": {}}))
         if env == "env-a":
-            (folder / "aaaa-env-a.json").write_text(json.dumps({"commit_hash": "aaaa", "results": {"old": 1,
-                                                                                                    "new": 2}}))
+            (folder / "aaaa-env-a.json").write_text(json.dumps({"commit_hash": "aaaa", "env_name": "env-a",
+                                                                "results": {"old": 1, "new": 2}}))
     excluded = []
     runs, checks = _fake_matrix(monkeypatch, [True, False], asv_writes, excluded)
     assert matrix_run.main(["--machine", "box-small", "--keep-envs", "--speed-check"]) == 1
-    # The after-check was judged without this entry's own results; the slow entry's files went aside, the
-    # older file got its old content back, and env-b never ran.
-    assert excluded == [set(), {"aaaa", "bbbb"}] and len(runs) == 1
-    assert _results_of(folder) == {"aaaa-env-a.json": {"commit_hash": "aaaa", "results": {"old": 1}},
-                                   "aaaa-env-b.json": {"commit_hash": "aaaa", "results": {"b": 1}},
+    # The after-check was judged without this entry's own results (env-b's at the same commit stay in); the
+    # slow entry's files went aside, the older file got its old content back, and env-b never ran.
+    assert excluded == [set(), {("aaaa", "env-a"), ("bbbb", "env-a")}] and len(runs) == 1
+    assert _results_of(folder) == {"aaaa-env-a.json": {"commit_hash": "aaaa", "env_name": "env-a",
+                                                       "results": {"old": 1}},
+                                   "aaaa-env-b.json": {"commit_hash": "aaaa", "env_name": "env-b",
+                                                       "results": {"b": 1}},
                                    "machine.json": {}}
     assert sorted(name.split("-", 1)[1] for name in os.listdir(aside)) == ["aaaa-env-a.json", "bbbb-env-a.json"]
     assert "in doubt: aaaa-env-a.json, bbbb-env-a.json moved to {}; the run stopped here".format(aside) in \

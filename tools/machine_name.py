@@ -8,9 +8,9 @@ asv's own description of this host (CPU, CPU count, OS, architecture, RAM), whic
 --machine NAME` would leave out, with the CPU's family, model and widest vector extension added to asv's
 CPU description.
 
-Cloud guests often hide the CPU's model number: a KVM guest reports "AMD EPYC" on a Zen 3 host and on a
-Zen 5 host alike, and the same code ran twice as fast on the second (README, "A slower machine"). Where
-the model name carries no number, the name adds the x86 family and model, e.g.
+Cloud guests often hide the CPU's model number: a KVM guest reports "AMD EPYC" on Zen 3, Zen 4 and Zen 5
+hosts alike, and the same code ran twice as fast on the Zen 5 as on the Zen 3 (README, "A second machine").
+Where the model name carries no number, the name adds the x86 family and model, e.g.
 ``amd-epyc-family26-model2-2cpu``. One identity keeps the bare name it had before this rule:
 ``AMD EPYC`` family 25, model 1, the only hardware ever read under ``amd-epyc-2cpu`` (LEGACY_NAMES).
 """

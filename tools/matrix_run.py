@@ -97,12 +97,12 @@ def prune(env_dir, env_root):
 RECHECK_MINUTES = 7
 
 
-def speed_gate(machine, profile, when, exclude_commits=()):
+def speed_gate(machine, profile, when, exclude_runs=()):
     """speed_check's verdict (True/False), or None where it cannot check (a note is printed)."""
     print("matrix_run: speed check {}".format(when), flush=True)
     try:
         return speed_check.check(machine, profile, out=lambda line: print(line, flush=True),
-                                 log=speed_check.log_path(machine), exclude_commits=exclude_commits)
+                                 log=speed_check.log_path(machine), exclude_runs=exclude_runs)
     except speed_check.CannotCheck as reason:
         print("matrix_run: speed check skipped: {}".format(reason), flush=True)
         return None
@@ -149,9 +149,12 @@ def written_since(folder, before):
     return {name: content for name, content in snapshot(folder).items() if before.get(name) != content}
 
 
-def commits_of(written):
-    """The suite commits of result files (asv's commit_hash in each)."""
-    return {json.loads(content.decode("utf-8")).get("commit_hash") for content in written.values()}
+def runs_of(written):
+    """The runs result files hold: (suite commit, environment), asv's commit_hash and env_name in each. Not the
+    commits alone: the control stack may have run at the same commit as the entry, and its results there are
+    the reference the entry's after-check needs."""
+    return {(data.get("commit_hash"), data.get("env_name"))
+            for data in (json.loads(content.decode("utf-8")) for content in written.values())}
 
 
 def set_aside(folder, before, aside):
@@ -183,7 +186,7 @@ def run_entry(args, conf, checking, env_name, env_dir, folder, aside):
         # The check is judged against the reference as it stood before this entry: where the entry is the
         # control stack itself, its own new times would otherwise pull the reference towards them.
         if not checking or speed_gate(args.machine, args.profile, "after " + env_name,
-                                      commits_of(written_since(folder, before))) is not False:
+                                      runs_of(written_since(folder, before))) is not False:
             return code, outcome + (" (run {} times)".format(attempt + 1) if attempt else ""), False
         # Times taken while the machine was slow are not filed under its name; set aside, not deleted, they
         # can still be looked at.

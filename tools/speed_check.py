@@ -247,11 +247,11 @@ class CannotCheck(Exception):
     """The check cannot run here: the control stack's pins are missing, or the machine has no reference."""
 
 
-def check(machine, profile="small", factor=1.15, steps=30, out=print, log=None, exclude_commits=()):
+def check(machine, profile="small", factor=1.15, steps=30, out=print, log=None, exclude_runs=()):
     """Time the control cells, print the table with ``out``: True when every cell is within ``factor`` of its
     reference, False when not; raises CannotCheck. ``log``: a CSV path the check is appended to.
-    ``exclude_commits``: stored results at these suite commits are left out of the reference (a check after
-    a run of the control stack itself must not be judged against that run)."""
+    ``exclude_runs``: stored results of these (suite commit, environment) runs are left out of the reference
+    (a check after a run of the control stack itself must not be judged against that run)."""
     stack = env_matrix.find(env_matrix.load_stacks(), CONTROL_STACK)
     why = pins_mismatch(stack)
     if why:
@@ -261,7 +261,7 @@ def check(machine, profile="small", factor=1.15, steps=30, out=print, log=None, 
         result_sets = results_table.load(machine, profile)
     except SystemExit as error:  # results_table's one-line refusal
         raise CannotCheck(str(error).split(": ", 1)[-1])
-    result_sets = [result for result in result_sets if result.commit_hash not in set(exclude_commits)]
+    result_sets = [result for result in result_sets if (result.commit_hash, result.env_name) not in set(exclude_runs)]
     stored = reference_medians(result_sets, CONTROL_STACK, CONTROL_CELLS)
     empty = [" ".join(cell) for cell, values in stored.items() if not values]
     if empty:
