@@ -55,11 +55,13 @@ run: $(VENV)/.installed
 # The whole matrix on a small disk: entry by entry, each environment deleted after its run; run it again to
 # resume (asv's --skip-existing skips what already has results at this commit). KEEP_ENVS=1 keeps them.
 # The machine's speed is checked first (SPEED_CHECK=0: not at all); SPEED_WAIT=MINUTES waits out a slow spell;
-# SPEED_RETRIES=N runs an entry again (up to N times) when the machine slowed down during it.
+# SPEED_RETRIES=N runs an entry again (up to N times) when the machine slowed down during it. STACKS=torch-2.13
+# STEADY_REFERENCE=1: a machine whose reference rests on fewer than 3 runs files the control stack when the
+# checks before and after it agree (tools/matrix_run.py says when).
 matrix: $(VENV)/.installed
 	$(PY) tools/machine_name.py --register $(MACHINE)
 	$(PY) tools/matrix_run.py --machine $(MACHINE) --profile $(PROFILE) $(foreach s,$(STACKS),--stack $(s)) \
-		$(if $(KEEP_ENVS),--keep-envs) $(if $(filter 0,$(SPEED_CHECK)),,--speed-check $(if $(SPEED_WAIT),--wait-for-speed $(SPEED_WAIT)) $(if $(SPEED_RETRIES),--retries $(SPEED_RETRIES))) \
+		$(if $(KEEP_ENVS),--keep-envs) $(if $(filter 0,$(SPEED_CHECK)),,--speed-check $(if $(SPEED_WAIT),--wait-for-speed $(SPEED_WAIT)) $(if $(SPEED_RETRIES),--retries $(SPEED_RETRIES)) $(if $(STEADY_REFERENCE),--steady-reference)) \
 		-- $(ASV_RUN_ARGS)
 
 # Two stacks (framework releases) measured at one suite commit, side by side with asv's significance test.

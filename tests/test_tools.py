@@ -242,7 +242,8 @@ def test_speed_check_verdict_is_a_ratio_either_way():
 
 def test_speed_check_says_when_its_reference_rests_on_few_runs():
     one = speed_check.thin_reference_note({"a": [0.03], "b": [0.05, 0.06]})
-    assert "rests on 1 stored torch-2.13 run," in one and "make matrix STACKS=torch-2.13" in one
+    assert "rests on 1 stored torch-2.13 run," in one and "make matrix STACKS=torch-2.13;" in one
+    assert "STEADY_REFERENCE=1 where the checks keep disagreeing with it" in one
     assert "rests on 2 stored torch-2.13 runs" in speed_check.thin_reference_note({"a": [0.03, 0.04]})
     assert speed_check.thin_reference_note({"a": [0.03, 0.04, 0.05], "b": [1, 2, 3]}) is None
 
@@ -317,8 +318,25 @@ def test_speed_check_can_leave_given_runs_out_of_its_reference(monkeypatch):
     assert speed_check.check("box", out=lines.append) is False  # the median of 10 and 20 ms is 15: 1.33 times
     # Another environment's run at the same commit leaves the control stack's run there in the reference.
     assert speed_check.check("box", out=lines.append, exclude_runs={("aaaa", "other")}) is False
-    assert speed_check.check("box", out=lines.append, exclude_runs={("aaaa", "control")}) is True  # 20 ms alone
-    assert lines[-2].startswith("note: the reference rests on 1 stored torch-2.13 run")
+    measured = {}
+    assert speed_check.check("box", out=lines.append, exclude_runs={("aaaa", "control")}, measured=measured) is True
+    assert lines[-2].startswith("note: the reference rests on 1 stored torch-2.13 run")  # 20 ms alone
+    assert measured == dict.fromkeys(speed_check.CONTROL_CELLS, 0.020)  # each cell's median here
+
+
+def test_speed_check_reference_state_counts_the_control_runs_and_names_the_other_stacks(monkeypatch):
+    lstm, cell = ("keras", "LSTM", "1x320/CE-short"), ("keras", "RNN(LSTMCell)", "1x320/CE-short")
+    monkeypatch.setattr(speed_check, "CONTROL_CELLS", (lstm, cell))
+    monkeypatch.setattr(speed_check.results_table, "load", lambda machine, profile: [
+        _StackResult("torch-2.13", [0.03, 0.04]), _StackResult("torch-2.13", [0.05, None]),
+        _StackResult("keras-3-jax", [0.1, 0.1])])
+    assert speed_check.reference_state("box", "small") == (1, ["keras-3-jax"])  # the fewest runs a cell has
+
+    def nothing(machine, profile):
+        sys.exit("results_table: no results for machine 'box' in /results")
+    monkeypatch.setattr(speed_check.results_table, "load", nothing)
+    with pytest.raises(speed_check.CannotCheck, match="^no results for machine 'box' in /results$"):
+        speed_check.reference_state("box", "small")
 
 
 def test_speed_check_times_a_control_cell_in_a_fresh_process():
@@ -401,7 +419,7 @@ def _fake_matrix(monkeypatch, verdicts, on_run=lambda command: None, excluded=No
     monkeypatch.setattr(matrix_run.subprocess, "call",
                         lambda command, cwd: runs.append(command) or on_run(command) or 0)
 
-    def check(machine, profile, out, log, exclude_runs=()):
+    def check(machine, profile, out, log, exclude_runs=(), measured=None):
         assert log.endswith(os.path.join("results", machine, "speed_checks.csv"))  # every gate check is kept
         checks.append(machine)
         if excluded is not None:
@@ -409,6 +427,9 @@ def _fake_matrix(monkeypatch, verdicts, on_run=lambda command: None, excluded=No
         verdict = verdicts[len(checks) - 1]
         if isinstance(verdict, Exception):
             raise verdict
+        if isinstance(verdict, dict):  # the cells' medians here, away from a thin reference
+            measured.update(verdict)
+            return False
         return verdict
     monkeypatch.setattr(matrix_run.speed_check, "check", check)
     return runs, checks
@@ -518,6 +539,68 @@ def test_matrix_run_goes_on_where_the_machine_has_no_reference_yet(monkeypatch, 
     runs, checks = _fake_matrix(monkeypatch, [])
     assert matrix_run.main(["--machine", "box-small", "--keep-envs"]) == 0  # without --speed-check, no check
     assert len(runs) == 2 and checks == []
+
+
+def test_matrix_run_steadies_a_thin_reference_with_a_run_between_two_agreeing_checks(monkeypatch, tmp_path,
+                                                                                     capsys):
+    folder, aside = tmp_path / "results", tmp_path / "doubtful"
+    folder.mkdir()
+    monkeypatch.setattr(matrix_run, "results_folder", lambda conf, machine: str(folder))
+    monkeypatch.setattr(matrix_run, "doubtful_folder", lambda machine: str(aside))
+
+    def asv_writes(command):
+        (folder / "bbbb-control.json").write_text(json.dumps({"commit_hash": "bbbb", "env_name": "control",
+                                                              "n": len(runs)}))
+    fast = dict.fromkeys(speed_check.CONTROL_CELLS, 0.030)
+    slower = dict(fast)
+    slower[speed_check.CONTROL_CELLS[-1]] = 0.036
+    # Every check disagrees with the thin reference; the first run's pair disagrees (1.2 on one cell), the
+    # second's agrees.
+    excluded = []
+    runs, checks = _fake_matrix(monkeypatch, [fast, slower, fast, fast], asv_writes, excluded)
+    monkeypatch.setattr(matrix_run, "entries", lambda profile, stacks: [("control", "/nowhere/c")])
+    monkeypatch.setattr(matrix_run.speed_check, "reference_state", lambda machine, profile: (1, []))
+    steady = ["--machine", "box-small", "--stack", "torch-2.13", "--keep-envs", "--speed-check", "--steady-reference"]
+    assert matrix_run.main(steady + ["--retries", "1"]) == 0
+    assert len(runs) == 2 and excluded == [set(), {("bbbb", "control")}] * 2  # judged without its own run
+    assert json.loads((folder / "bbbb-control.json").read_text())["n"] == 2 and len(os.listdir(aside)) == 1
+    out = capsys.readouterr().out
+    assert "read 1.00/1.00/1.20 times the one before (allowed 0.87 to 1.15): not steady" in out
+    assert "matrix_run: control: ok; the check after it read 1.00/1.00/1.00 times the one before (allowed 0.87 " \
+           "to 1.15): filed (run 2 times)" in out
+    # No retry left: the disagreeing run goes aside, the exit status says so.
+    runs, checks = _fake_matrix(monkeypatch, [fast, slower], asv_writes)
+    monkeypatch.setattr(matrix_run, "entries", lambda profile, stacks: [("control", "/nowhere/c")])
+    (folder / "bbbb-control.json").unlink()
+    assert matrix_run.main(steady) == 1 and os.listdir(folder) == [] and os.listdir(aside)
+    assert "not steady, bbbb-control.json moved to" in capsys.readouterr().out
+
+
+def test_matrix_run_steadies_only_a_thin_reference_nothing_else_was_filed_against(monkeypatch):
+    state = [(1, [])]
+
+    def reference_state(machine, profile):
+        if isinstance(state[0], Exception):
+            raise state[0]
+        return state[0]
+    monkeypatch.setattr(matrix_run.speed_check, "reference_state", reference_state)
+    assert matrix_run.steady_refusal("box", "small", ["torch-2.13"]) is None
+    assert "runs the control stack alone: pass --stack torch-2.13 and no other" in \
+        matrix_run.steady_refusal("box", "small", ["torch-2.13", "torch-1.0"])
+    for found, why in [((3, []), "the reference already rests on 3 torch-2.13 runs"),
+                       ((0, []), "machine 'box' has no stored torch-2.13 run yet"),
+                       ((2, ["keras-3-jax", "torch-1.0"]),
+                        "stacks filed against the thin reference (keras-3-jax, torch-1.0): steady it through the gate"),
+                       (speed_check.CannotCheck("no results for machine 'box'"),
+                        "no results for machine 'box'; the first torch-2.13 run is filed by make matrix as usual")]:
+        state[0] = found
+        assert matrix_run.steady_refusal("box", "small", ["torch-2.13"]).startswith(why)
+    state[0] = (1, ["torch-1.0"])
+    with pytest.raises(SystemExit, match="^matrix_run: stack filed against the thin reference \\(torch-1.0\\)"):
+        matrix_run.main(["--machine", "box", "--stack", "torch-2.13", "--speed-check", "--steady-reference"])
+    for wrong in ([], ["--speed-check", "--wait-for-speed", "20"]):  # it neither files unchecked nor waits
+        with pytest.raises(SystemExit):
+            matrix_run.main(["--machine", "box", "--stack", "torch-2.13", "--steady-reference"] + wrong)
 
 
 import csv  # noqa: E402

@@ -27,6 +27,14 @@ skipped with a note. A machine's slow spells come and go (on
 the guest this suite's results name, they lasted hours); --wait-for-speed MINUTES (`make matrix
 SPEED_WAIT=MINUTES`) checks again every RECHECK_MINUTES for up to that long before giving up, instead of
 giving up at once.
+
+A new machine's reference is its first control-stack run, and that run may have sat at one end of the
+machine's spread, so that checks at its other end keep failing, the control stack's own runs meant to steady
+the reference included. While the reference rests on fewer than speed_check.STEADY_REFERENCE_RUNS runs and
+nothing but the control stack is stored for the machine (nothing else was filed against it yet),
+--steady-reference (`make matrix STACKS=torch-2.13 STEADY_REFERENCE=1`) runs the control stack between two
+checks and files it when they agree with each other within the factor, whatever the thin reference says: the
+machine was steady across the run, at whatever speed it had. Both checks are logged as any other.
 """
 import argparse
 import json
@@ -97,12 +105,13 @@ def prune(env_dir, env_root):
 RECHECK_MINUTES = 7
 
 
-def speed_gate(machine, profile, when, exclude_runs=()):
-    """speed_check's verdict (True/False), or None where it cannot check (a note is printed)."""
+def speed_gate(machine, profile, when, exclude_runs=(), measured=None):
+    """speed_check's verdict (True/False), or None where it cannot check (a note is printed); ``measured``: as
+    speed_check.check's."""
     print("matrix_run: speed check {}".format(when), flush=True)
     try:
         return speed_check.check(machine, profile, out=lambda line: print(line, flush=True),
-                                 log=speed_check.log_path(machine), exclude_runs=exclude_runs)
+                                 log=speed_check.log_path(machine), exclude_runs=exclude_runs, measured=measured)
     except speed_check.CannotCheck as reason:
         print("matrix_run: speed check skipped: {}".format(reason), flush=True)
         return None
@@ -172,17 +181,23 @@ def set_aside(folder, before, aside):
     return moved
 
 
+def run_asv(args, conf, env_name, env_dir):
+    """asv run of one entry, its environment pruned after unless kept: (exit code, outcome)."""
+    code = subprocess.call(asv_run_command(env_name, args.machine, args.asv_args), cwd=ROOT)
+    # asv exits 2 when a benchmark failed (its results are saved all the same), 1 when it could not run.
+    outcome = {0: "ok", 2: "some benchmarks failed"}.get(code, "asv run exited {}".format(code))
+    if not args.keep_envs and prune(env_dir, env_root(conf)):
+        outcome += ", environment pruned"
+    return code, outcome
+
+
 def run_entry(args, conf, checking, env_name, env_dir, folder, aside):
     """Run one matrix entry (again, up to args.retries times, while the machine slowed down during it):
     (exit code, outcome line, whether the matrix run stops here)."""
     for attempt in range(args.retries + 1):
         print("matrix_run: {}{}".format(env_name, " (again)" if attempt else ""), flush=True)
         before = snapshot(folder)
-        code = subprocess.call(asv_run_command(env_name, args.machine, args.asv_args), cwd=ROOT)
-        # asv exits 2 when a benchmark failed (its results are saved all the same), 1 when it could not run.
-        outcome = {0: "ok", 2: "some benchmarks failed"}.get(code, "asv run exited {}".format(code))
-        if not args.keep_envs and prune(env_dir, env_root(conf)):
-            outcome += ", environment pruned"
+        code, outcome = run_asv(args, conf, env_name, env_dir)
         # The check is judged against the reference as it stood before this entry: where the entry is the
         # control stack itself, its own new times would otherwise pull the reference towards them.
         if not checking or speed_gate(args.machine, args.profile, "after " + env_name,
@@ -199,6 +214,57 @@ def run_entry(args, conf, checking, env_name, env_dir, folder, aside):
         print("matrix_run: {}: {}; running it again".format(env_name, outcome), flush=True)
 
 
+def steady_refusal(machine, profile, stacks):
+    """Why --steady-reference cannot run here (one line), or None."""
+    control = speed_check.CONTROL_STACK
+    if stacks != [control]:
+        return "--steady-reference runs the control stack alone: pass --stack {} and no other".format(control)
+    try:
+        runs, others = speed_check.reference_state(machine, profile)
+    except speed_check.CannotCheck as reason:
+        return "{}; the first {} run is filed by make matrix as usual".format(reason, control)
+    if runs == 0:
+        return "machine {!r} has no stored {} run yet; make matrix files the first one".format(machine, control)
+    if runs >= speed_check.STEADY_REFERENCE_RUNS:
+        return "the reference already rests on {} {} runs; make matrix checks them like any stack's".format(
+            runs, control)
+    if others:
+        # Those stacks were filed while the machine matched the reference as it stands; moving the reference by
+        # anything but passing checks would leave them at another speed than the one it then describes.
+        return "{} filed against the thin reference ({}): steady it through the gate (make matrix STACKS={})".format(
+            "stack" if len(others) == 1 else "stacks", ", ".join(others), control)
+    return None
+
+
+def steady_entry(args, conf, env_name, env_dir, folder, aside):
+    """Run the control stack's entry between two checks, filing it when they agree within the factor (again,
+    up to args.retries times, while they do not): (exit code, outcome line)."""
+    for attempt in range(args.retries + 1):
+        # Each check is judged against the thin reference and logged as any other; what decides here is the pair.
+        speed_before, speed_after = {}, {}
+        if speed_gate(args.machine, args.profile, "before {} (steadying the reference)".format(env_name), (),
+                      speed_before) is None:
+            return 1, "the speed check could not run; nothing ran"
+        print("matrix_run: {}{}".format(env_name, " (again)" if attempt else ""), flush=True)
+        before = snapshot(folder)
+        code, outcome = run_asv(args, conf, env_name, env_dir)
+        if speed_gate(args.machine, args.profile, "after {} (steadying the reference)".format(env_name),
+                      runs_of(written_since(folder, before)), speed_after) is None:
+            return 1, outcome + "; the speed check after it could not run"
+        ratios, steady = speed_check.verdict(
+            [(cell, speed_after[cell], speed_before[cell]) for cell in speed_check.CONTROL_CELLS], speed_check.FACTOR)
+        agreement = "the check after it read {} times the one before (allowed {:.2f} to {:.2f})".format(
+            "/".join("{:.2f}".format(ratio) for ratio in ratios), 1 / speed_check.FACTOR, speed_check.FACTOR)
+        print("matrix_run: steadying the reference: {}: {}".format(agreement, "steady" if steady else "not steady"),
+              flush=True)
+        if steady:
+            return code, "{}; {}: filed{}".format(outcome, agreement, " (run {} times)".format(attempt + 1)
+                                                   if attempt else "")
+        moved = set_aside(folder, before, aside)
+        outcome += "; {}: not steady, {} moved to {}".format(agreement, ", ".join(moved) or "nothing", aside)
+    return code or 1, outcome
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--machine", required=True, help="asv machine name (make passes the registered one)")
@@ -213,14 +279,32 @@ def main(argv=None):
     parser.add_argument("--retries", type=int, default=0, metavar="N",
                         help="with --speed-check: when the machine slowed down during an entry, wait for its usual "
                              "speed (as --wait-for-speed) and run that entry again, up to N times")
+    parser.add_argument("--steady-reference", action="store_true",
+                        help="with --speed-check and --stack {0} alone, while its reference rests on fewer than {1} "
+                             "runs and nothing else is stored: file {0} when the checks before and after it agree "
+                             "with each other, whatever the thin reference says".format(
+                                 speed_check.CONTROL_STACK, speed_check.STEADY_REFERENCE_RUNS))
     parser.add_argument("asv_args", nargs="*", help="passed on to asv run (after --)")
     args = parser.parse_args(argv)
     if args.wait_for_speed < 0 or (args.wait_for_speed and not args.speed_check):
         parser.error("--wait-for-speed wants --speed-check and a number of minutes >= 0")
     if args.retries < 0 or (args.retries and not args.speed_check):
         parser.error("--retries wants --speed-check and a number >= 0")
+    if args.steady_reference and (not args.speed_check or args.wait_for_speed):
+        parser.error("--steady-reference wants --speed-check, and no --wait-for-speed (it files at the speed the "
+                     "machine keeps across the run, whatever that is)")
     conf = Config.load(os.path.join(ROOT, "asv.conf.json"))
     todo = entries(args.profile, args.stack)
+    folder = results_folder(conf, args.machine)
+    aside = doubtful_folder(args.machine)
+    if args.steady_reference:
+        why = steady_refusal(args.machine, args.profile, args.stack)
+        if why:
+            raise SystemExit("matrix_run: {}".format(why))
+        (env_name, env_dir), = todo
+        code, outcome = steady_entry(args, conf, env_name, env_dir, folder, aside)
+        print("matrix_run: {}: {}".format(env_name, outcome))
+        return 0 if code == 0 else 1
     checking = args.speed_check
     if checking:
         checking = wait_for_speed(args.machine, args.profile, args.wait_for_speed)

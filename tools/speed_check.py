@@ -49,6 +49,9 @@ MARKER = "RNNBENCH_SPEED_CHECK "
 # A new machine's reference is its first control-stack run; one run can sit at either end of a cell's own
 # spread (the Zen 5 guest's CE-short cell read 14.4 ms in its first run and 14.4 to 17.8 ms in checks after).
 STEADY_REFERENCE_RUNS = 3
+# The largest ratio, either way, a check may read against its reference (or, steadying a reference, the check
+# after a run against the one before it).
+FACTOR = 1.15
 # Every check is kept beside the machine's results (asv reads only *.json there), one row per cell, so a
 # machine's slow spells are data that the README's accounts of them can be checked against.
 LOG_NAME = "speed_checks.csv"
@@ -97,8 +100,22 @@ def thin_reference_note(stored, stack=CONTROL_STACK):
     if runs >= STEADY_REFERENCE_RUNS:
         return None
     return ("note: the reference rests on {} stored {} run{}, so the band is only as sure as {}; file more "
-            "runs of it on an idle machine (make matrix STACKS={})".format(
-                runs, stack, "" if runs == 1 else "s", "that run" if runs == 1 else "those runs", stack))
+            "runs of it on an idle machine (make matrix STACKS={}; STEADY_REFERENCE=1 where the checks keep "
+            "disagreeing with {})".format(runs, stack, "" if runs == 1 else "s",
+                                          "that run" if runs == 1 else "those runs", stack,
+                                          "it" if runs == 1 else "them"))
+
+
+def reference_state(machine, profile):
+    """(how many stored runs of the control stack the reference rests on, the other stacks stored) for
+    ``machine`` and ``profile``; raises CannotCheck where nothing is stored."""
+    try:
+        result_sets = results_table.load(machine, profile)
+    except SystemExit as error:  # results_table's one-line refusal
+        raise CannotCheck(str(error).split(": ", 1)[-1])
+    stored = reference_medians(result_sets, CONTROL_STACK, CONTROL_CELLS)
+    others = sorted({results_table._stack(result.env_name) for result in result_sets} - {CONTROL_STACK})
+    return min(len(values) for values in stored.values()), others
 
 
 def cpu_times(path=PROC_STAT):
@@ -247,11 +264,12 @@ class CannotCheck(Exception):
     """The check cannot run here: the control stack's pins are missing, or the machine has no reference."""
 
 
-def check(machine, profile="small", factor=1.15, steps=30, out=print, log=None, exclude_runs=()):
+def check(machine, profile="small", factor=FACTOR, steps=30, out=print, log=None, exclude_runs=(), measured=None):
     """Time the control cells, print the table with ``out``: True when every cell is within ``factor`` of its
     reference, False when not; raises CannotCheck. ``log``: a CSV path the check is appended to.
     ``exclude_runs``: stored results of these (suite commit, environment) runs are left out of the reference
-    (a check after a run of the control stack itself must not be judged against that run)."""
+    (a check after a run of the control stack itself must not be judged against that run). ``measured``: a
+    dict given gets each cell's median here, in seconds (steadying a reference sets two checks side by side)."""
     stack = env_matrix.find(env_matrix.load_stacks(), CONTROL_STACK)
     why = pins_mismatch(stack)
     if why:
@@ -274,13 +292,15 @@ def check(machine, profile="small", factor=1.15, steps=30, out=print, log=None, 
     rows, steals = [], []
     for cell in CONTROL_CELLS:
         timed = time_cell(cell, profile, steps, CONTROL_STACK)
-        measured = statistics.median(timed["times"])
+        here = statistics.median(timed["times"])
         reference = statistics.median(stored[cell])
-        rows.append((cell, measured, reference))
+        rows.append((cell, here, reference))
         steals.append(timed.get("steal"))
+        if measured is not None:
+            measured[cell] = here
         out("| {} | {:.1f} | {:.1f} | {} | {:.2f} | {} |".format(
-            " ".join(cell[1:]), measured * 1e3, reference * 1e3,
-            ", ".join("{:.1f}".format(value * 1e3) for value in stored[cell]), measured / reference,
+            " ".join(cell[1:]), here * 1e3, reference * 1e3,
+            ", ".join("{:.1f}".format(value * 1e3) for value in stored[cell]), here / reference,
             percent(steals[-1])))
     ratios, usual = verdict(rows, factor)
     note = thin_reference_note(stored)
@@ -300,8 +320,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--machine", help="the machine name the stored results are filed under")
     parser.add_argument("--profile", default="small")
-    parser.add_argument("--factor", type=float, default=1.15,
-                        help="the largest ratio, either way, to the reference (default 1.15)")
+    parser.add_argument("--factor", type=float, default=FACTOR,
+                        help="the largest ratio, either way, to the reference (default {})".format(FACTOR))
     parser.add_argument("--steps", type=int, default=30, help="timed steps per cell after the warm-up")
     parser.add_argument("--no-log", action="store_true",
                         help="do not append this check to results/<machine>/{}".format(LOG_NAME))
