@@ -327,10 +327,13 @@ def test_speed_check_can_leave_given_runs_out_of_its_reference(monkeypatch):
 def test_speed_check_reference_state_counts_the_control_runs_and_names_the_other_stacks(monkeypatch):
     lstm, cell = ("keras", "LSTM", "1x320/CE-short"), ("keras", "RNN(LSTMCell)", "1x320/CE-short")
     monkeypatch.setattr(speed_check, "CONTROL_CELLS", (lstm, cell))
-    monkeypatch.setattr(speed_check.results_table, "load", lambda machine, profile: [
-        _StackResult("torch-2.13", [0.03, 0.04]), _StackResult("torch-2.13", [0.05, None]),
-        _StackResult("keras-3-jax", [0.1, 0.1])])
+    first, second = _StackResult("torch-2.13", [0.03, 0.04]), _StackResult("torch-2.13", [0.05, None])
+    other = _StackResult("keras-3-jax", [0.1, 0.1])
+    first.commit_hash, second.commit_hash, other.commit_hash = "aaaa", "bbbb", "bbbb"
+    monkeypatch.setattr(speed_check.results_table, "load", lambda machine, profile: [first, second, other])
     assert speed_check.reference_state("box", "small") == (1, ["keras-3-jax"])  # the fewest runs a cell has
+    # One run's own control cells: the cell it lacks is None, another stack's run at its commit is not its.
+    assert speed_check.run_medians("box", "small", {("bbbb", second.env_name)}) == {lstm: 0.05, cell: None}
 
     def nothing(machine, profile):
         sys.exit("results_table: no results for machine 'box' in /results")
@@ -560,20 +563,37 @@ def test_matrix_run_steadies_a_thin_reference_with_a_run_between_two_agreeing_ch
     runs, checks = _fake_matrix(monkeypatch, [fast, slower, fast, fast], asv_writes, excluded)
     monkeypatch.setattr(matrix_run, "entries", lambda profile, stacks: [("control", "/nowhere/c")])
     monkeypatch.setattr(matrix_run.speed_check, "reference_state", lambda machine, profile: (1, []))
+    own = []  # each run's own medians of the control cells, as its result file would hold them
+    monkeypatch.setattr(matrix_run.speed_check, "run_medians", lambda machine, profile, runs: own.pop(0))
+    own.extend([fast, fast])
     steady = ["--machine", "box-small", "--stack", "torch-2.13", "--keep-envs", "--speed-check", "--steady-reference"]
     assert matrix_run.main(steady + ["--retries", "1"]) == 0
     assert len(runs) == 2 and excluded == [set(), {("bbbb", "control")}] * 2  # judged without its own run
     assert json.loads((folder / "bbbb-control.json").read_text())["n"] == 2 and len(os.listdir(aside)) == 1
     out = capsys.readouterr().out
-    assert "read 1.00/1.00/1.20 times the one before (allowed 0.87 to 1.15): not steady" in out
-    assert "matrix_run: control: ok; the check after it read 1.00/1.00/1.00 times the one before (allowed 0.87 " \
-           "to 1.15): filed (run 2 times)" in out
-    # No retry left: the disagreeing run goes aside, the exit status says so.
-    runs, checks = _fake_matrix(monkeypatch, [fast, slower], asv_writes)
+    assert "the run's own medians read 1.00/1.00/1.00 and the check after it 1.00/1.00/1.20 (allowed 0.87 to " \
+           "1.15): not steady" in out
+    assert "matrix_run: control: ok; against the check before it, the run's own medians read 1.00/1.00/1.00 and " \
+           "the check after it 1.00/1.00/1.00 (allowed 0.87 to 1.15): filed (run 2 times)" in out
+    # Checks that agree around a run whose own times do not (the machine slowed during it and came back), and
+    # no retry left: the run goes aside, the exit status says so.
+    runs, checks = _fake_matrix(monkeypatch, [fast, fast], asv_writes)
+    own.append(slower)
     monkeypatch.setattr(matrix_run, "entries", lambda profile, stacks: [("control", "/nowhere/c")])
     (folder / "bbbb-control.json").unlink()
     assert matrix_run.main(steady) == 1 and os.listdir(folder) == [] and os.listdir(aside)
     assert "not steady, bbbb-control.json moved to" in capsys.readouterr().out
+
+
+def test_matrix_run_steady_needs_the_runs_own_control_cells():
+    before = dict.fromkeys(speed_check.CONTROL_CELLS, 0.030)
+    assert matrix_run.steady_across(before, dict(before), dict(before)) == (True, (
+        "against the check before it, the run's own medians read 1.00/1.00/1.00 and the check after it 1.00/1.00/1.00 "
+        "(allowed 0.87 to 1.15)"))
+    without = dict(before)
+    without[speed_check.CONTROL_CELLS[0]] = None  # a run that left the 1x320 cells out (asv run --bench ...)
+    assert matrix_run.steady_across(before, without, before) == (
+        False, "the run has no time for nn.LSTM 1x320/CE-short, which the reference needs")
 
 
 def test_matrix_run_steadies_only_a_thin_reference_nothing_else_was_filed_against(monkeypatch):

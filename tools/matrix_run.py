@@ -33,8 +33,9 @@ machine's spread, so that checks at its other end keep failing, the control stac
 the reference included. While the reference rests on fewer than speed_check.STEADY_REFERENCE_RUNS runs and
 nothing but the control stack is stored for the machine (nothing else was filed against it yet),
 --steady-reference (`make matrix STACKS=torch-2.13 STEADY_REFERENCE=1`) runs the control stack between two
-checks and files it when they agree with each other within the factor, whatever the thin reference says: the
-machine was steady across the run, at whatever speed it had. Both checks are logged as any other.
+checks and files it when the run's own medians of the control cells and the check after it each agree with
+the check before within the factor, whatever the thin reference says: the machine was steady across the run,
+at whatever speed it had. Both checks are logged as any other.
 """
 import argparse
 import json
@@ -236,11 +237,31 @@ def steady_refusal(machine, profile, stacks):
     return None
 
 
+def steady_across(speed_before, own, speed_after, factor=None):
+    """Whether the machine kept one speed across a control-stack run: the run's own medians of the control
+    cells (what the reference is made of) and the check after it, each within the factor of the check before
+    it: (verdict, one line saying so)."""
+    factor = factor or speed_check.FACTOR
+    cells = speed_check.CONTROL_CELLS
+    missing = [" ".join(cell[1:]) for cell in cells if own.get(cell) is None]
+    if missing:
+        return False, "the run has no time for {}, which the reference needs".format(", ".join(missing))
+    own_ratios, own_ok = speed_check.verdict([(cell, own[cell], speed_before[cell]) for cell in cells], factor)
+    after_ratios, after_ok = speed_check.verdict([(cell, speed_after[cell], speed_before[cell]) for cell in cells],
+                                                 factor)
+    return own_ok and after_ok, ("against the check before it, the run's own medians read {} and the check after "
+                                 "it {} (allowed {:.2f} to {:.2f})".format(
+                                     "/".join("{:.2f}".format(ratio) for ratio in own_ratios),
+                                     "/".join("{:.2f}".format(ratio) for ratio in after_ratios), 1 / factor, factor))
+
+
 def steady_entry(args, conf, env_name, env_dir, folder, aside):
-    """Run the control stack's entry between two checks, filing it when they agree within the factor (again,
-    up to args.retries times, while they do not): (exit code, outcome line)."""
+    """Run the control stack's entry between two checks, filing it when its own control cells and the check
+    after it agree with the check before within the factor (again, up to args.retries times, while they do
+    not): (exit code, outcome line)."""
     for attempt in range(args.retries + 1):
-        # Each check is judged against the thin reference and logged as any other; what decides here is the pair.
+        # Each check is judged against the thin reference and logged as any other; what decides here is how the
+        # run's own times and the check after it compare with the check before.
         speed_before, speed_after = {}, {}
         if speed_gate(args.machine, args.profile, "before {} (steadying the reference)".format(env_name), (),
                       speed_before) is None:
@@ -248,13 +269,12 @@ def steady_entry(args, conf, env_name, env_dir, folder, aside):
         print("matrix_run: {}{}".format(env_name, " (again)" if attempt else ""), flush=True)
         before = snapshot(folder)
         code, outcome = run_asv(args, conf, env_name, env_dir)
-        if speed_gate(args.machine, args.profile, "after {} (steadying the reference)".format(env_name),
-                      runs_of(written_since(folder, before)), speed_after) is None:
+        runs = runs_of(written_since(folder, before))
+        if speed_gate(args.machine, args.profile, "after {} (steadying the reference)".format(env_name), runs,
+                      speed_after) is None:
             return 1, outcome + "; the speed check after it could not run"
-        ratios, steady = speed_check.verdict(
-            [(cell, speed_after[cell], speed_before[cell]) for cell in speed_check.CONTROL_CELLS], speed_check.FACTOR)
-        agreement = "the check after it read {} times the one before (allowed {:.2f} to {:.2f})".format(
-            "/".join("{:.2f}".format(ratio) for ratio in ratios), 1 / speed_check.FACTOR, speed_check.FACTOR)
+        steady, agreement = steady_across(speed_before, speed_check.run_medians(args.machine, args.profile, runs),
+                                          speed_after)
         print("matrix_run: steadying the reference: {}: {}".format(agreement, "steady" if steady else "not steady"),
               flush=True)
         if steady:
@@ -281,8 +301,8 @@ def main(argv=None):
                              "speed (as --wait-for-speed) and run that entry again, up to N times")
     parser.add_argument("--steady-reference", action="store_true",
                         help="with --speed-check and --stack {0} alone, while its reference rests on fewer than {1} "
-                             "runs and nothing else is stored: file {0} when the checks before and after it agree "
-                             "with each other, whatever the thin reference says".format(
+                             "runs and nothing else is stored: file {0} when its own control cells and the check "
+                             "after it agree with the check before it, whatever the thin reference says".format(
                                  speed_check.CONTROL_STACK, speed_check.STEADY_REFERENCE_RUNS))
     parser.add_argument("asv_args", nargs="*", help="passed on to asv run (after --)")
     args = parser.parse_args(argv)

@@ -118,6 +118,19 @@ def reference_state(machine, profile):
     return min(len(values) for values in stored.values()), others
 
 
+def run_medians(machine, profile, runs):
+    """{control cell: asv's median of it in the stored results of these (suite commit, environment) runs, or
+    None where they have none}; raises CannotCheck where nothing is stored."""
+    try:
+        result_sets = results_table.load(machine, profile)
+    except SystemExit as error:  # results_table's one-line refusal
+        raise CannotCheck(str(error).split(": ", 1)[-1])
+    runs = set(runs)
+    stored = reference_medians([result for result in result_sets if (result.commit_hash, result.env_name) in runs],
+                               CONTROL_STACK, CONTROL_CELLS)
+    return {cell: values[-1] if values else None for cell, values in stored.items()}
+
+
 def cpu_times(path=PROC_STAT):
     """(busy, steal) clock ticks summed over the guest's CPUs since boot, or None where the kernel does not
     say (not Linux, or no steal column)."""
