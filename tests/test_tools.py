@@ -71,6 +71,10 @@ def test_a_cpu_name_without_a_model_number_gets_family_and_model(tmp_path):
     assert machine_name.cpu_description(zen5) == "AMD EPYC (family 26, model 2, avx512f)"
     # Only the first processor is read.
     assert machine_name.cpu_model(zen5) == "AMD EPYC"
+    # An Intel guest can hide its number too (seen 2026-12-04: "Intel(R) Xeon(R) Processor", with AMX).
+    xeon = _cpuinfo(tmp_path, "Intel(R) Xeon(R) Processor", 6, 167, "avx2 avx512f amx_tile")
+    assert machine_name.cpu_slug(xeon) == "intel-xeon-family6-model167"
+    assert machine_name.cpu_description(xeon) == "Intel(R) Xeon(R) Processor (family 6, model 167, avx512f)"
 
 
 def test_the_legacy_guest_keeps_its_name_and_named_cpus_are_left_alone(tmp_path):
