@@ -56,3 +56,18 @@ def test_missing_torch_is_a_skip_not_a_crash(monkeypatch):
     finally:
         monkeypatch.undo()
         importlib.reload(pytorch)
+
+
+def test_time_step_runs_a_cell_without_warm_up_and_with_subnormals_flushed():
+    import os
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
+    import time_step
+
+    try:
+        time_step.flush_denormal("pytorch")
+        ready, times, workload = time_step.time_steps("pytorch", "nn.LSTM", "1x320/CE-short", "small", 2,
+                                                      warmup_steps=0)
+    finally:
+        torch.set_flush_denormal(False)
+    assert len(times) == 2 and all(t > 0 for t in times) and ready > 0

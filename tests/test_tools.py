@@ -880,3 +880,14 @@ def test_asv_environments_install_a_stacks_pins_in_one_pip_call(monkeypatch):
     assert [args for args, _ in calls] == [["install", "-v", "wheel", "pip>=8"],
                                            ["install", "-v", "--upgrade", "jax==0.4.20", "flax==0.7.5", "numpy==1.26.4"]]
     assert all(env["RNNBENCH_STACK"] == "jax-0.4.20" for _, env in calls)
+
+
+import time_step  # noqa: E402
+
+
+def test_time_step_flush_denormal_is_pytorch_only_and_bad_counts_are_refused(capsys):
+    with pytest.raises(SystemExit, match="--flush-denormal is PyTorch's torch.set_flush_denormal; tensorflow"):
+        time_step.main(["tensorflow", "LSTMCell", "1x320/CE-short", "--flush-denormal"])
+    with pytest.raises(SystemExit) as refused:
+        time_step.main(["pytorch", "nn.LSTM", "1x320/CE-short", "--warmup-steps", "-1"])
+    assert refused.value.code == 2 and "--warmup-steps at least 0" in capsys.readouterr().err
