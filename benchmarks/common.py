@@ -16,7 +16,6 @@ from . import scenarios
 PROFILE_VAR = "RNNBENCH_PROFILE"
 THREADS_VAR = "RNNBENCH_THREADS"
 DEFAULT_PROFILE = "small"
-WARMUP_STEPS = 2
 
 # Framework key -> module. One module per framework, written for its oldest and newest releases alike,
 # so that one benchmark name follows a framework across its releases.
@@ -150,14 +149,14 @@ _workload_cache = {}
 
 
 def prepared_workload(framework, implementation, scenario, profile=None, warmup_steps=None):
-    """The built and warmed-up workload (``warmup_steps`` steps, WARMUP_STEPS unless given), memoised per
-    process.
+    """The built and warmed-up workload (``warmup_steps`` steps, the scenario's own unless given: see
+    scenarios.Scenario), memoised per process.
 
     asv_runner reruns ``setup`` before every sample; building a model and warming it up each time would
     cost more than the samples, so one workload (the latest) is kept per benchmark process.
     """
     profile = current_profile() if profile is None else profile
-    warmup_steps = WARMUP_STEPS if warmup_steps is None else warmup_steps
+    warmup_steps = scenarios.warmup_steps(scenario) if warmup_steps is None else warmup_steps
     key = (framework, implementation, scenario, profile, warmup_steps)
     if key not in _workload_cache:
         _workload_cache.clear()  # one benchmark per process: free the last model before building the next
@@ -176,7 +175,7 @@ class TrainingStep(abc.ABC):
     """
 
     param_names = ["scenario", "implementation"]
-    number = 1              # one step per sample: setup is memoised, warm-up is done in setup
+    number = 1              # one step per sample: setup is memoised, the scenario's warm-up is done in setup
     # 3..20 samples per process, stopping after 30 s: cheap cells get 20 samples against a shared
     # machine's noise, while the slowest seed-size cells stop at 3.
     repeat = (3, 20, 30.0)

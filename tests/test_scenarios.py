@@ -121,3 +121,30 @@ def test_thread_switch(monkeypatch):
     monkeypatch.setenv(common.THREADS_VAR, "zero")
     with pytest.raises(ValueError, match="must be a positive integer"):
         common.configured_threads()
+
+
+def test_each_scenario_names_its_warm_up_and_ce_long_ones_outlast_the_subnormal_phase():
+    counts = {name: scenarios.warmup_steps(name) for name in scenarios.SCENARIO_NAMES}
+    # 2 for first-call costs everywhere; CE-long past the steps whose gradients are subnormal (8 + a tail
+    # on 1x320, 4 + one on 4x320, measured on an Intel Xeon guest)
+    assert counts == {"1x320/CE-short": 2, "1x320/CE-long": 14, "4x320/CE-long": 8, "4x320/CTC-long": 2}
+    with pytest.raises(ValueError, match="unknown scenario '2x320/CE-long'; choose from 1x320/CE-short"):
+        scenarios.warmup_steps("2x320/CE-long")
+
+
+def _counting_build(steps):
+    def build(framework, implementation, spec):
+        return common.Workload(lambda: steps.append(spec.scenario) or 1.0, None, "cpu")
+    return build
+
+
+@pytest.mark.parametrize("name", scenarios.SCENARIO_NAMES)
+def test_a_prepared_workload_has_run_its_scenarios_warm_up_once(monkeypatch, name):
+    steps = []
+    monkeypatch.setattr(common, "build", _counting_build(steps))
+    monkeypatch.setattr(common, "_workload_cache", {})
+    first = common.prepared_workload("pytorch", "nn.LSTM", name, "small")
+    assert common.prepared_workload("pytorch", "nn.LSTM", name, "small") is first  # memoised: asv reruns setup
+    assert steps == [name] * scenarios.warmup_steps(name)
+    common.prepared_workload("pytorch", "nn.LSTM", name, "small", warmup_steps=0)
+    assert len(steps) == scenarios.warmup_steps(name)

@@ -885,6 +885,20 @@ def test_asv_environments_install_a_stacks_pins_in_one_pip_call(monkeypatch):
 import time_step  # noqa: E402
 
 
+def test_time_step_warms_up_by_the_scenarios_count_unless_told(monkeypatch, capsys):
+    from benchmarks import common, scenarios
+
+    steps = []
+    monkeypatch.setattr(common, "build", lambda framework, implementation, spec: common.Workload(
+        lambda: steps.append(1) or 1.0, None, "cpu"))
+    monkeypatch.setattr(common, "_workload_cache", {})
+    time_step.main(["pytorch", "nn.LSTM", "1x320/CE-long", "--steps", "3"])
+    warmup = scenarios.warmup_steps("1x320/CE-long")
+    assert len(steps) == warmup + 3 and "build + {} warm-up steps".format(warmup) in capsys.readouterr().out
+    time_step.main(["pytorch", "nn.LSTM", "1x320/CE-long", "--steps", "3", "--warmup-steps", "0"])
+    assert len(steps) == warmup + 6 and "build + 0 warm-up steps" in capsys.readouterr().out
+
+
 def test_time_step_flush_denormal_is_pytorch_only_and_bad_counts_are_refused(capsys):
     with pytest.raises(SystemExit, match="--flush-denormal is PyTorch's torch.set_flush_denormal; tensorflow"):
         time_step.main(["tensorflow", "LSTMCell", "1x320/CE-short", "--flush-denormal"])

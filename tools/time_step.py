@@ -37,7 +37,7 @@ def flush_denormal(framework):
 
 def time_steps(framework, implementation, scenario, profile, steps, on_ready=None, warmup_steps=None):
     """(build and warm-up seconds, [seconds per timed step], workload). ``on_ready``: called with no arguments
-    after the warm-up, just before the first timed step; ``warmup_steps``: common.WARMUP_STEPS unless given."""
+    after the warm-up, just before the first timed step; ``warmup_steps``: the scenario's unless given."""
     start = time.perf_counter()
     workload = common.prepared_workload(framework, implementation, scenario, profile, warmup_steps)
     ready = time.perf_counter() - start
@@ -58,11 +58,13 @@ def main(argv=None):
     parser.add_argument("scenario", choices=scenarios.SCENARIO_NAMES)
     parser.add_argument("--profile", default=common.DEFAULT_PROFILE, choices=scenarios.PROFILES)
     parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--warmup-steps", type=int, default=common.WARMUP_STEPS,
-                        help="untimed steps before the timed ones (default: the suite's, %(default)s)")
+    parser.add_argument("--warmup-steps", type=int,
+                        help="untimed steps before the timed ones (default: the suite's for the scenario)")
     parser.add_argument("--flush-denormal", action="store_true",
                         help="flush subnormal floats to zero first (PyTorch only)")
     args = parser.parse_args(argv)
+    if args.warmup_steps is None:
+        args.warmup_steps = scenarios.warmup_steps(args.scenario)
     if args.steps < 1 or args.warmup_steps < 0:
         parser.error("--steps must be at least 1 and --warmup-steps at least 0")
     try:
