@@ -149,18 +149,19 @@ _workload_cache = {}
 
 
 def prepared_workload(framework, implementation, scenario, profile=None, warmup_steps=None):
-    """The built and warmed-up workload (``warmup_steps`` steps, the scenario's own unless given: see
-    scenarios.Scenario), memoised per process.
+    """The built and warmed-up workload (``warmup_steps`` steps, the scenario's own at the profile unless
+    given: see scenarios.Size), memoised per process.
 
     asv_runner reruns ``setup`` before every sample; building a model and warming it up each time would
     cost more than the samples, so one workload (the latest) is kept per benchmark process.
     """
     profile = current_profile() if profile is None else profile
-    warmup_steps = scenarios.warmup_steps(scenario) if warmup_steps is None else warmup_steps
+    spec = scenarios.spec(scenario, profile)
+    warmup_steps = spec.warmup_steps if warmup_steps is None else warmup_steps
     key = (framework, implementation, scenario, profile, warmup_steps)
     if key not in _workload_cache:
         _workload_cache.clear()  # one benchmark per process: free the last model before building the next
-        workload = build(framework, implementation, scenarios.spec(scenario, profile))
+        workload = build(framework, implementation, spec)
         for _ in range(warmup_steps):
             checked_step(workload)
         _workload_cache[key] = workload

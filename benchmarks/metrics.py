@@ -88,7 +88,7 @@ def measure_cell(framework, implementation, spec):
     workload = common.build(framework, implementation, spec, batch, weights)
     common.checked_step(workload)
     first_step = time.perf_counter() - start
-    for _ in range(scenarios.warmup_steps(spec.scenario) - 1):
+    for _ in range(spec.warmup_steps - 1):
         common.checked_step(workload)
     phases = [("forward", workload.forward), ("forward_backward", workload.forward_backward),
               ("step", lambda: common.checked_step(workload))]

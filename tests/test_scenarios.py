@@ -33,7 +33,7 @@ def test_parameter_counts_are_the_study_counts(name, profile):
 def test_small_profile_keeps_the_structure_and_reduces_the_sizes(name):
     seed, small = scenarios.spec(name, "seed"), scenarios.spec(name, "small")
     assert small._replace(profile="seed", batch=seed.batch, time=seed.time, min_length=seed.min_length,
-                          labels=seed.labels) == seed
+                          labels=seed.labels, warmup_steps=seed.warmup_steps) == seed
     assert small.batch * small.time < seed.batch * seed.time
 
 
@@ -124,12 +124,14 @@ def test_thread_switch(monkeypatch):
 
 
 def test_each_scenario_names_its_warm_up_and_ce_long_ones_outlast_the_subnormal_phase():
-    counts = {name: scenarios.warmup_steps(name) for name in scenarios.SCENARIO_NAMES}
-    # 2 for first-call costs everywhere; CE-long past the steps whose gradients are subnormal (8 + a tail
-    # on 1x320, 4 + one on 4x320, measured on an Intel Xeon guest)
-    assert counts == {"1x320/CE-short": 2, "1x320/CE-long": 14, "4x320/CE-long": 8, "4x320/CTC-long": 2}
-    with pytest.raises(ValueError, match="unknown scenario '2x320/CE-long'; choose from 1x320/CE-short"):
-        scenarios.warmup_steps("2x320/CE-long")
+    counts = {(name, profile): scenarios.spec(name, profile).warmup_steps
+              for name in scenarios.SCENARIO_NAMES for profile in scenarios.PROFILES}
+    # 2 for first-call costs everywhere; CE-long past the steps whose gradients are subnormal (measured on an
+    # Intel Xeon guest: 8 + a tail on small 1x320, 4 + one on small 4x320, 46 + one on seed 1x320)
+    assert counts == {("1x320/CE-short", "seed"): 2, ("1x320/CE-short", "small"): 2,
+                      ("1x320/CE-long", "seed"): 60, ("1x320/CE-long", "small"): 12,
+                      ("4x320/CE-long", "seed"): 60, ("4x320/CE-long", "small"): 8,
+                      ("4x320/CTC-long", "seed"): 2, ("4x320/CTC-long", "small"): 2}
 
 
 def _counting_build(steps):
@@ -145,6 +147,7 @@ def test_a_prepared_workload_has_run_its_scenarios_warm_up_once(monkeypatch, nam
     monkeypatch.setattr(common, "_workload_cache", {})
     first = common.prepared_workload("pytorch", "nn.LSTM", name, "small")
     assert common.prepared_workload("pytorch", "nn.LSTM", name, "small") is first  # memoised: asv reruns setup
-    assert steps == [name] * scenarios.warmup_steps(name)
+    warmup = scenarios.spec(name, "small").warmup_steps
+    assert steps == [name] * warmup
     common.prepared_workload("pytorch", "nn.LSTM", name, "small", warmup_steps=0)
-    assert len(steps) == scenarios.warmup_steps(name)
+    assert len(steps) == warmup

@@ -893,7 +893,7 @@ def test_time_step_warms_up_by_the_scenarios_count_unless_told(monkeypatch, caps
         lambda: steps.append(1) or 1.0, None, "cpu"))
     monkeypatch.setattr(common, "_workload_cache", {})
     time_step.main(["pytorch", "nn.LSTM", "1x320/CE-long", "--steps", "3"])
-    warmup = scenarios.warmup_steps("1x320/CE-long")
+    warmup = scenarios.spec("1x320/CE-long", "small").warmup_steps
     assert len(steps) == warmup + 3 and "build + {} warm-up steps".format(warmup) in capsys.readouterr().out
     time_step.main(["pytorch", "nn.LSTM", "1x320/CE-long", "--steps", "3", "--warmup-steps", "0"])
     assert len(steps) == warmup + 6 and "build + 0 warm-up steps" in capsys.readouterr().out

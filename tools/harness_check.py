@@ -52,7 +52,7 @@ def child(framework, implementation, scenario, profile, steps):
         times.append(end - begin)
         stamps.append(end - start)
     print(MARKER + json.dumps({"build_s": built, "times": times, "stamps": stamps, "device": workload.device,
-                               "warmup_steps": scenarios.warmup_steps(scenario)}))
+                               "warmup_steps": spec.warmup_steps}))
 
 
 def _run_json(command, env, cwd=None, marker=None, result_file=None):

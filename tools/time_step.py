@@ -37,7 +37,7 @@ def flush_denormal(framework):
 
 def time_steps(framework, implementation, scenario, profile, steps, on_ready=None, warmup_steps=None):
     """(build and warm-up seconds, [seconds per timed step], workload). ``on_ready``: called with no arguments
-    after the warm-up, just before the first timed step; ``warmup_steps``: the scenario's unless given."""
+    after the warm-up, just before the first timed step; ``warmup_steps``: the scenario's at the profile unless given."""
     start = time.perf_counter()
     workload = common.prepared_workload(framework, implementation, scenario, profile, warmup_steps)
     ready = time.perf_counter() - start
@@ -64,7 +64,7 @@ def main(argv=None):
                         help="flush subnormal floats to zero first (PyTorch only)")
     args = parser.parse_args(argv)
     if args.warmup_steps is None:
-        args.warmup_steps = scenarios.warmup_steps(args.scenario)
+        args.warmup_steps = scenarios.spec(args.scenario, args.profile).warmup_steps
     if args.steps < 1 or args.warmup_steps < 0:
         parser.error("--steps must be at least 1 and --warmup-steps at least 0")
     try:
