@@ -3,15 +3,16 @@ perf_counter loop over the same checked training step asv times. Prints each ste
 
     python tools/time_step.py pytorch nn.LSTM 4x320/CTC-long --profile seed --steps 3
 
-Useful to try a cell quickly, and to cross-check asv's numbers. ``--warmup-steps 0`` shows a fresh
-process's first steps, which asv's samples may include when a cell takes longer to settle than the suite's
-warm-up; ``--flush-denormal`` (PyTorch only: ``torch.set_flush_denormal(True)``) runs the same steps with
+Useful to try a cell quickly, and to cross-check asv's numbers. It warms up by the scenario's own count
+(scenarios.Size.warmup_steps), as asv's setup does; ``--warmup-steps 0`` shows a fresh process's first
+steps, to see how long a cell takes to settle; ``--flush-denormal`` (PyTorch only: ``torch.set_flush_denormal(True)``) runs the same steps with
 subnormal floats flushed to zero, to tell whether they are what makes those steps slow:
 
     python tools/time_step.py pytorch nn.LSTM 1x320/CE-long --warmup-steps 0 --steps 16 [--flush-denormal]
 
-On an Intel Xeon guest the first 8 steps of that cell took 590-800 ms and the rest 45-52 ms; flushed, 86 ms
-and then 44-49 ms (README, "A fourth machine"). PyTorch leaves subnormals alone by default, as the suite does.
+On an Intel Xeon guest the first 8 steps of that cell took 510-830 ms and the rest 36-52 ms; flushed, 77 ms
+and then 37-42 ms (README, "Warm-up steps per scenario", which gives the counts these measurements set).
+PyTorch leaves subnormals alone by default, as the suite does.
 """
 import argparse
 import os
