@@ -244,6 +244,13 @@ def test_speed_check_verdict_is_a_ratio_either_way():
     assert not speed_check.verdict([("a", 0.080, 0.100)], 1.15)[1]  # faster host: not this machine either
 
 
+def test_speed_check_log_says_which_way_a_failed_check_went():
+    assert speed_check.off_speed_word([1.20, 1.0], 1.15) == "slow"
+    assert speed_check.off_speed_word([0.80, 1.0], 1.15) == "fast"
+    assert speed_check.off_speed_word([0.80, 1.20], 1.15) == "mixed"
+    assert speed_check.off_speed_word([0.90, 1.10], 1.15) == "usual"
+
+
 def test_speed_check_says_when_its_reference_rests_on_few_runs():
     one = speed_check.thin_reference_note({"a": [0.03], "b": [0.05, 0.06]})
     assert "rests on 1 stored torch-2.13 run," in one and "make matrix STACKS=torch-2.13;" in one

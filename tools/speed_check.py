@@ -15,10 +15,11 @@ beside the cell's reference: the median, over every commit stored for the contro
 and profile, of asv's median of that cell. Run it on an otherwise idle machine, like any timing.
 
 Each check is appended to results/<machine>/speed_checks.csv (time, suite commit, cell, here and reference
-in ms, ratio, verdict, host steal; --no-log: not), so a machine's fast and slow spells are kept with its
-results. "Host steal" is the share of the CPU time the guest's CPUs wanted during a cell's timed steps that
-the hypervisor gave to others (Linux's steal time, /proc/stat): a slow check with little steal was slowed
-by something the guest cannot see (a busy host's shared caches and memory, its clock).
+in ms, ratio, verdict: usual, slow, fast or mixed, host steal; --no-log: not), so a machine's fast and slow
+spells are kept with its results. "Host steal" is the share of the CPU time the guest's CPUs wanted during
+a cell's timed steps that the hypervisor gave to others (Linux's steal time, /proc/stat): a slow check with
+little steal was slowed by something the guest cannot see (a busy host's shared caches and memory, its
+clock).
 
 Exit status: 0 when every cell is within --factor of its reference, either way; 1 when one is not (the
 machine is not at its usual speed: do not file this session's times under this machine's name); a one-line
@@ -164,6 +165,14 @@ def verdict(rows, factor):
     return ratios, all(1.0 / factor <= ratio <= factor for ratio in ratios)
 
 
+def off_speed_word(ratios, factor):
+    """Which way a check that failed went: 'slow' (some cell above the band), 'fast' (some below it), or 'mixed'
+    (both), so the log tells a slow host from a fast one."""
+    slow = any(ratio > factor for ratio in ratios)
+    fast = any(ratio < 1.0 / factor for ratio in ratios)
+    return "mixed" if slow and fast else "slow" if slow else "fast" if fast else "usual"
+
+
 def child(framework, implementation, scenario, profile, steps):
     """In a fresh process: build, warm up, then ``steps`` timed checked steps (tools/time_step.py's loop), and
     the host's steal over those steps alone."""
@@ -206,6 +215,7 @@ def append_log(path, rows, stored, profile, factor, usual, when=None, commit=Non
     if not new:
         _upgrade_log(path)
     steals = steals or [None] * len(rows)
+    word = "usual" if usual else off_speed_word([measured / reference for _, measured, reference in rows], factor)
     with open(path, "a", newline="") as log:
         writer = csv.writer(log)
         if new:
@@ -213,7 +223,7 @@ def append_log(path, rows, stored, profile, factor, usual, when=None, commit=Non
         for (cell, measured, reference), steal in zip(rows, steals):
             writer.writerow([when, commit, profile, " ".join(cell[1:]), "{:.2f}".format(measured * 1e3),
                              "{:.2f}".format(reference * 1e3), len(stored[cell]),
-                             "{:.3f}".format(measured / reference), factor, "usual" if usual else "slow",
+                             "{:.3f}".format(measured / reference), factor, word,
                              "" if steal is None else "{:.3f}".format(steal)])
 
 
@@ -324,8 +334,9 @@ def check(machine, profile="small", factor=FACTOR, steps=30, out=print, log=None
     if usual:
         out("usual speed: every cell within {:.2f}x of its reference".format(factor))
     else:
-        out("NOT at its usual speed: ratios {} (allowed {:.2f} to {:.2f}); do not file this session's times "
-            "under {!r}".format(", ".join("{:.2f}".format(r) for r in ratios), 1.0 / factor, factor, machine))
+        out("NOT at its usual speed ({}): ratios {} (allowed {:.2f} to {:.2f}); do not file this session's times "
+            "under {!r}".format(off_speed_word(ratios, factor), ", ".join("{:.2f}".format(r) for r in ratios),
+                                1.0 / factor, factor, machine))
     return usual
 
 
